@@ -1,0 +1,29 @@
+"""xling: cross-lingual word embeddings.
+
+Train monolingual vectors, map two spaces into one, retrieve translations and
+measure bilingual lexicon induction, from Python or the ``xling`` command.
+"""
+
+from xling.corpus import LineCorpus, ParallelCorpus, tokenize
+from xling.embeddings import Embeddings
+from xling.exceptions import ConvergenceWarning, FormatError, NotEnoughDataError, XlingError
+from xling.lexicon import Coverage, Lexicon
+from xling.preprocessing import Normalizer, normalize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Embeddings",
+    "Lexicon",
+    "Coverage",
+    "LineCorpus",
+    "ParallelCorpus",
+    "tokenize",
+    "Normalizer",
+    "normalize",
+    "XlingError",
+    "FormatError",
+    "NotEnoughDataError",
+    "ConvergenceWarning",
+    "__version__",
+]

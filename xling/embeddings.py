@@ -1,0 +1,180 @@
+"""The embeddings container and its file formats.
+
+:class:`Embeddings` holds a vocabulary (``words``) and a float32 matrix of shape
+(n_words, dim) whose row ``i`` is the vector of ``words[i]``.
+
+Formats
+-------
+``vec``   word2vec/fastText text: a header ``N D`` then ``word v1 ... vD`` per line.
+``glove`` the same without a header.
+``bin``   word2vec binary: header ``N D\\n`` then ``word<space>`` + D little-endian float32.
+Any of them may be compressed (``.gz``, ``.xz``, ``.bz2``); the format is
+guessed from the name (``.bin`` → binary) and from the first line.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from xling._utils import PathLike, atomic_output, check_matrix, open_binary
+from xling.exceptions import FormatError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Embeddings"]
+
+
+class Embeddings:
+    """Words with one float32 vector each.
+
+    Parameters
+    ----------
+    words : sequence of str, length n_words
+        Unique words, in row order.
+    vectors : array-like of shape (n_words, dim)
+        Stored as C-contiguous float32.
+
+    Attributes
+    ----------
+    words : list of str
+    vectors : ndarray of shape (n_words, dim), float32
+    word_to_index : dict str -> int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> emb = Embeddings(["cat", "dog"], np.eye(2))
+    >>> emb["dog"]
+    array([0., 1.], dtype=float32)
+    >>> emb.get_index("cat"), len(emb), emb.dim
+    (0, 2, 2)
+    """
+
+    def __init__(self, words: Sequence[str], vectors):
+        words = list(words)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2:
+            raise ValueError(f"Expected vectors of shape (n_words, dim), got shape {vectors.shape}")
+        if len(words) != vectors.shape[0]:
+            raise ValueError(
+                f"Expected one vector per word, got {len(words)} words and {vectors.shape[0]} vectors"
+            )
+        word_to_index: dict[str, int] = {}
+        for i, w in enumerate(words):
+            if w in word_to_index:
+                raise ValueError(f"Expected unique words, got {w!r} at rows {word_to_index[w]} and {i}")
+            word_to_index[w] = i
+        self.words = words
+        self.vectors = vectors
+        self.word_to_index = word_to_index
+
+    # -- container protocol -------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.word_to_index
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self.get_index(word)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{len(self)} words, dim={self.dim}>"
+
+    @property
+    def dim(self) -> int:
+        """Vector dimensionality."""
+        return int(self.vectors.shape[1])
+
+    def get_index(self, word: str, default: int | None = None) -> int:
+        """Row of ``word``; ``default`` if given and the word is absent, else ``KeyError``."""
+        index = self.word_to_index.get(word)
+        if index is not None:
+            return index
+        if default is not None:
+            return default
+        raise KeyError(f"Word {word!r} not in vocabulary ({len(self)} words)")
+
+    def with_vectors(self, vectors) -> "Embeddings":
+        """Same words, new matrix of shape (n_words, any_dim) (e.g. after mapping)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(self):
+            raise ValueError(f"Expected a matrix with {len(self)} rows, got shape {vectors.shape}")
+        new = object.__new__(type(self))
+        new.words, new.vectors, new.word_to_index = self.words, vectors, self.word_to_index
+        return new
+
+    def subset(self, words_or_n: Iterable[str] | int) -> "Embeddings":
+        """The first ``n`` words, or the given words (in that order)."""
+        if isinstance(words_or_n, (int, np.integer)):
+            n = int(words_or_n)
+            return Embeddings(self.words[:n], self.vectors[:n])
+        words = list(words_or_n)
+        rows = [self.get_index(w) for w in words]
+        return Embeddings(words, self.vectors[rows])
+
+    # -- IO -----------------------------------------------------------------
+    @classmethod
+    def read(
+        cls,
+        path: PathLike,
+        *,
+        format: str = "auto",
+        limit: int | None = None,
+        encoding: str = "utf-8",
+        duplicates: str = "error",
+    ) -> "Embeddings":
+        """Read vectors from ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``.vec``/``.txt``/``.bin``, optionally ``.gz``/``.xz``/``.bz2`` compressed.
+        format : {"auto", "vec", "glove", "bin"}
+            "auto" picks "bin" for ``*.bin[.gz|.xz]``, else "vec" if the first line
+            is an ``N D`` header and "glove" otherwise.
+        limit : int, optional
+            Read only the first ``limit`` words (MUSE and RCSLS keep 200,000).
+        duplicates : {"error", "first"}
+            A word seen twice is an error, or keeps its first vector (logged).
+
+        Raises
+        ------
+        FormatError
+            On any malformed line, naming the file and line.
+        """
+        from xling import _vector_io
+
+        if limit is not None and limit < 1:
+            raise ValueError(f"Expected limit >= 1 or None, got {limit}")
+        if duplicates not in ("error", "first"):
+            raise ValueError(f"Expected duplicates='error' or 'first', got {duplicates!r}")
+        fmt = _vector_io.detect_format(path, format)
+        words, vectors = _vector_io.READERS[fmt](path, limit=limit, encoding=encoding)
+        words, vectors = _vector_io.handle_duplicates(words, vectors, path, duplicates)
+        if len(words) == 0:
+            raise FormatError("Expected at least one vector, got an empty file", str(path))
+        logger.info("read %d vectors of dim %d from %s", len(words), vectors.shape[1], path)
+        return cls(words, vectors)
+
+    def write(self, path: PathLike, *, format: str = "auto") -> None:
+        """Write to ``path`` atomically (temporary file renamed into place).
+
+        ``format`` is "vec", "glove", "bin" or "auto" (by extension, default "vec").
+        """
+        from xling import _vector_io
+
+        if format == "auto":
+            format = "bin" if ".bin" in Path(path).suffixes else "vec"
+        if format not in _vector_io.WRITERS:
+            raise ValueError(f"Expected format in {sorted(_vector_io.WRITERS)}, got {format!r}")
+        for w in self.words:
+            if not w or any(c.isspace() for c in w):
+                raise ValueError(f"Expected words without whitespace, got {w!r}; it cannot be written")
+        with atomic_output(path, "wb") as fh:
+            _vector_io.WRITERS[format](fh, self.words, self.vectors)
+        logger.info("wrote %d vectors to %s", len(self), path)
