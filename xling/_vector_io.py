@@ -1,13 +1,35 @@
 """Readers and writers for word-vector files (used by :class:`xling.Embeddings`).
 
-Each reader returns ``(words, vectors)`` with vectors float32 of shape
-(n_words, dim) and raises :class:`FormatError` naming file and line.
+Each reader returns ``(words, vectors, first_line)`` with vectors float32 of
+shape (n_words, dim) and ``first_line`` the line (record) number of row 0, and
+raises :class:`FormatError` naming file and line.
+
+How the text reader is fast
+---------------------------
+Text files are read in chunks of whole lines (:data:`CHUNK_BYTES`). For each
+chunk, numpy finds the line ends and the token starts, counts the tokens of
+every line (each must hold a word and ``dim`` values), cuts out the words (the
+first token of each line) in one gather, blanks them, and parses all numbers of
+the chunk with a single ``np.fromstring`` call into a matrix that was sized from
+the header. Any surprise in a chunk (a wrong token count, a leading blank, a
+token that is not a number, undecodable bytes) sends that chunk to a plain
+line-by-line parser, which is the reference: it either accepts the chunk (it is
+more lenient about blanks) or raises the error with the exact line. So the fast
+path never decides what is valid, it only recognises the common case.
+
+Peak memory is the final matrix plus a few chunk-sized buffers: rows are parsed
+straight into the preallocated matrix, and when the row count is unknown
+(GloVe, or a compressed file) the matrix grows with ``ndarray.resize``, which
+reallocates in place (``mremap``) for large arrays instead of copying.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import warnings
 from pathlib import Path
+from typing import IO, Callable, Sequence
 
 import numpy as np
 
@@ -16,193 +38,444 @@ from xling.exceptions import FormatError
 
 logger = logging.getLogger(__name__)
 
+#: Bytes read per chunk by the text reader (whole lines are kept together).
+CHUNK_BYTES = 8 << 20
+#: Rows formatted per write call.
+WRITE_ROWS = 8192
+
+_COMPRESSED = (".gz", ".xz", ".bz2")
+# Separators of the text formats are ASCII whitespace, as bytes.split() sees it
+# (space, \t, \n, \r, \v, \f). Non-ASCII spaces (U+00A0 ...) never contain these
+# bytes in UTF-8, so they may appear inside words.
+
+
+# --------------------------------------------------------------------------- format
+def _base_suffix(path: PathLike) -> str:
+    """Suffix without the compression extension: ``en.vec.gz`` -> ``.vec``."""
+    p = Path(path)
+    if p.suffix.lower() in _COMPRESSED:
+        p = p.with_suffix("")
+    return p.suffix.lower()
+
 
 def detect_format(path: PathLike, fmt: str) -> str:
-    """Resolve ``fmt="auto"`` from the file name and first line."""
+    """Resolve ``fmt="auto"``: ``*.bin`` is binary; an ``N D`` first line or a
+    ``*.vec`` name is word2vec text; anything else is headerless GloVe text."""
     if fmt not in ("auto", "vec", "glove", "bin"):
         raise ValueError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {fmt!r}")
     if fmt != "auto":
         return fmt
-    if ".bin" in Path(path).suffixes:
+    if _base_suffix(path) == ".bin":
         return "bin"
     with open_binary(path) as fh:
         first = fh.readline()
     parts = first.split()
     if len(parts) == 2 and all(p.isdigit() for p in parts):
         return "vec"
-    return "glove"
-
-
-def _decode(raw: bytes, path, line: int, encoding: str) -> str:
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise FormatError(
-            f"Expected {encoding} text, got undecodable byte 0x{raw[exc.start]:02x} at byte {exc.start + 1}",
-            str(path),
-            line,
-        ) from None
+    # fastText always writes a header into .vec files: a bad one is an error,
+    # not a hint that the file is GloVe.
+    return "vec" if _base_suffix(path) == ".vec" else "glove"
 
 
 def _parse_header(raw: bytes, path) -> tuple[int, int]:
     parts = raw.split()
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise FormatError(f"Expected a header 'N_WORDS DIM', got {raw[:60]!r}", str(path), 1)
+        shown = raw[:60].decode("utf-8", "replace").rstrip("\r\n")
+        raise FormatError(f"Expected a header 'N_WORDS DIM' (two integers), got {shown!r}", str(path), 1)
     n, d = int(parts[0]), int(parts[1])
-    if d < 1:
-        raise FormatError(f"Expected a positive dimension in the header, got {d}", str(path), 1)
+    if n < 1 or d < 1:
+        raise FormatError(f"Expected a positive word count and dimension in the header, got {n} {d}", str(path), 1)
     return n, d
 
 
-def _parse_text_rows(lines, first_line_no: int, dim: int | None, path, encoding: str):
-    """Parse ``word v1 .. vD`` lines. Returns (words, float32 matrix)."""
+def _decode_word(raw: bytes, path, line: int, encoding: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            f"Expected {encoding} text, got undecodable byte 0x{raw[exc.start]:02x} in word {raw[:40]!r} "
+            f"(is the file in another encoding? pass encoding=...)",
+            str(path),
+            line,
+        ) from None
+
+
+# --------------------------------------------------------------------------- matrix
+class _Rows:
+    """A float32 matrix filled row block by row block, grown in place when needed."""
+
+    def __init__(self, capacity: int, dim: int, max_rows: int | None):
+        self.dim = dim
+        self.max_rows = max_rows
+        self.n = 0
+        self.data = np.empty((max(capacity, 1), dim), dtype=np.float32)
+
+    def append(self, block: np.ndarray) -> None:
+        end = self.n + block.shape[0]
+        if end > self.data.shape[0]:
+            new = max(end, 2 * self.data.shape[0])
+            if self.max_rows is not None:
+                new = min(new, self.max_rows)
+            # realloc: for large arrays glibc moves pages (mremap) instead of copying.
+            self.data.resize((new, self.dim), refcheck=False)
+        self.data[self.n : end] = block
+        self.n = end
+
+    def finish(self) -> np.ndarray:
+        if self.n != self.data.shape[0]:
+            self.data.resize((self.n, self.dim), refcheck=False)
+        return self.data
+
+
+def _initial_capacity(path: PathLike, want: int | None, min_row_bytes: int, row_bytes: float) -> int:
+    """Rows to allocate up front: the header's count, bounded by what the file can hold.
+
+    A header that claims 10**9 rows must not allocate terabytes before we find
+    out that it lies, so for an uncompressed file the count is capped by its
+    size (``min_row_bytes`` per row at least); without a header it is estimated
+    from ``row_bytes``, the mean row size seen so far. Compressed files start
+    smaller and grow.
+    """
+    if Path(path).suffix.lower() in _COMPRESSED:
+        guess = 1 << 16
+    else:
+        size = os.path.getsize(path)
+        guess = size // max(min_row_bytes, 1) + 1
+        if want is None:
+            guess = min(guess, int(size / row_bytes * 1.05) + 1)
+    return guess if want is None else min(want, guess)
+
+
+# --------------------------------------------------------------------------- text
+def _parse_lines_slow(buf: bytes, first_line: int, dim: int, path, encoding: str):
+    """Reference parser for a block of complete lines. Returns (words, float32 rows).
+
+    Lines are split on ASCII whitespace; every line must hold a word and ``dim``
+    finite numbers.
+    """
+    lines = buf.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
     words: list[str] = []
-    rows: list[np.ndarray] = []
-    for offset, raw in enumerate(lines):
-        line_no = first_line_no + offset
-        text = _decode(raw, path, line_no, encoding).rstrip("\r\n")
-        # Split on the single space after the word: words may in principle hold
-        # non-breaking spaces, but never an ASCII space.
-        parts = text.rstrip(" ").split(" ")
-        if dim is None:
-            dim = len(parts) - 1
-            if dim < 1:
-                raise FormatError(f"Expected 'word v1 ... vD', got {text[:60]!r}", str(path), line_no)
+    rows = np.empty((len(lines), dim), dtype=np.float32)
+    for k, raw in enumerate(lines):
+        line = first_line + k
+        parts = raw.split()
+        if not parts:
+            raise FormatError(f"Expected 'word' and {dim} values, got an empty line", str(path), line)
         if len(parts) != dim + 1:
             raise FormatError(
-                f"Expected a word and {dim} values, got {len(parts) - 1} values", str(path), line_no
+                f"Expected a word and {dim} values, got {len(parts) - 1} values after {parts[0][:40]!r}",
+                str(path),
+                line,
             )
-        try:
-            vec = np.array(parts[1:], dtype=np.float32)
-        except ValueError:
-            bad = next(p for p in parts[1:] if not _is_float(p))
-            raise FormatError(f"Expected a number, got {bad[:30]!r}", str(path), line_no) from None
-        if not np.isfinite(vec).all():
-            raise FormatError("Expected finite values, got NaN or inf", str(path), line_no)
-        words.append(parts[0])
-        rows.append(vec)
-    matrix = np.vstack(rows) if rows else np.zeros((0, dim or 0), dtype=np.float32)
-    return words, matrix
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
-
-
-def read_vec(path: PathLike, *, limit=None, encoding="utf-8"):
-    """Read word2vec text format with an ``N D`` header."""
-    with open_binary(path) as fh:
-        header = fh.readline()
-        if not header:
-            raise FormatError("Expected a header 'N_WORDS DIM', got an empty file", str(path), 1)
-        n, dim = _parse_header(header, path)
-        want = n if limit is None else min(n, limit)
-        lines = []
-        for raw in fh:
-            if len(lines) == want:
-                break
-            if raw.strip():
-                lines.append(raw)
-            else:
-                raise FormatError("Expected a vector line, got an empty line", str(path), len(lines) + 2)
-    if len(lines) < want:
-        raise FormatError(
-            f"Expected {n} vectors as the header says, got {len(lines)} (truncated file?)", str(path), len(lines) + 2
-        )
-    return _parse_text_rows(lines, 2, dim, path, encoding)
-
-
-def read_glove(path: PathLike, *, limit=None, encoding="utf-8"):
-    """Read headerless GloVe text format."""
-    lines = []
-    with open_binary(path) as fh:
-        for raw in fh:
-            if limit is not None and len(lines) == limit:
-                break
-            if not raw.strip():
-                raise FormatError("Expected a vector line, got an empty line", str(path), len(lines) + 1)
-            lines.append(raw)
-    return _parse_text_rows(lines, 1, None, path, encoding)
-
-
-def read_bin(path: PathLike, *, limit=None, encoding="utf-8"):
-    """Read word2vec binary format."""
-    with open_binary(path) as fh:
-        header = fh.readline()
-        if not header:
-            raise FormatError("Expected a header 'N_WORDS DIM', got an empty file", str(path), 1)
-        n, dim = _parse_header(header, path)
-        want = n if limit is None else min(n, limit)
-        words: list[str] = []
-        matrix = np.empty((want, dim), dtype=np.float32)
-        record_bytes = 4 * dim
-        for i in range(want):
-            word = bytearray()
-            while True:
-                ch = fh.read(1)
-                if not ch:
-                    raise FormatError(
-                        f"Expected {n} vectors as the header says, got {i} (truncated file?)", str(path), i + 2
-                    )
-                if ch == b" ":
-                    break
-                if ch != b"\n" or word:  # records may be separated by a newline
-                    word += ch
-            payload = fh.read(record_bytes)
-            if len(payload) != record_bytes:
+        word = _decode_word(parts[0], path, line, encoding)
+        for j, p in enumerate(parts[1:]):
+            try:
+                rows[k, j] = float(p)
+            except ValueError:
                 raise FormatError(
-                    f"Expected {dim} float32 values for {bytes(word)[:30]!r}, got {len(payload) // 4} (truncated file?)",
+                    f"Expected a number as value {j + 1} of {word!r}, got {p[:30].decode('utf-8', 'replace')!r}",
                     str(path),
-                    i + 2,
+                    line,
+                ) from None
+        words.append(word)
+    _check_finite(rows, first_line, path)
+    return words, rows
+
+
+def _check_finite(rows: np.ndarray, first_line: int, path) -> None:
+    finite = np.isfinite(rows)
+    if not finite.all():
+        k, j = np.argwhere(~finite)[0]
+        raise FormatError(
+            f"Expected finite values, got {rows[k, j]} as value {j + 1}", str(path), first_line + int(k)
+        )
+
+
+def _parse_lines_fast(buf: bytes, dim: int, encoding: str):
+    """Vectorised parser for a block of complete lines ending in ``\\n``.
+
+    Returns (words, float32 rows of shape (n_lines, dim)), or None when anything
+    is unusual, so that the caller re-parses the block with
+    :func:`_parse_lines_slow`.
+    """
+    a = np.frombuffer(buf, dtype=np.uint8)
+    # Bytes <= 32 are blanks here; that equals bytes.split()'s ASCII whitespace
+    # only if no other control byte occurs, which we check (cheaply) first.
+    if np.count_nonzero(a < 32) != np.count_nonzero((a >= 9) & (a <= 13)):
+        return None
+    is_ws = a <= 32
+    ends = np.flatnonzero(a == 10)  # the block ends in "\n": one end per line
+    n_lines = ends.size
+    starts = np.empty(n_lines, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    if is_ws[starts].any():  # an empty line, or one that starts with a blank
+        return None
+    # Tokens per line must be 1 + dim: a token starts where a non-blank byte
+    # follows a blank, and every line starts with one.
+    tok_start = ~is_ws
+    tok_start[1:] &= is_ws[:-1]
+    tokens = np.flatnonzero(tok_start)
+    del tok_start
+    counts = np.diff(np.append(np.searchsorted(tokens, starts), tokens.size))
+    del tokens
+    if (counts != dim + 1).any():
+        return None
+    word_len = _first_blank(is_ws, starts)
+    del is_ws
+    # Gather each word plus the blank after it with one fancy index.
+    spans = word_len + 1
+    span_ends = np.cumsum(spans)
+    index = np.arange(span_ends[-1]) + np.repeat(starts - (span_ends - spans), spans)
+    word_bytes = a[index]
+    word_bytes[span_ends - 1] = 32  # the separator, whatever blank it was
+    try:
+        words = word_bytes.tobytes().decode(encoding).split(" ")
+    except UnicodeDecodeError:
+        return None
+    words.pop()  # the empty string after the last separator
+    numbers = a.copy()
+    numbers[index] = 32  # blank out the words: what remains is numbers and blanks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            values = np.fromstring(numbers.tobytes(), dtype=np.float32, sep=" ")
+        except (ValueError, DeprecationWarning):  # a token that is not a number
+            return None
+    if values.size != n_lines * dim:
+        return None
+    return words, values.reshape(n_lines, dim)
+
+
+def _first_blank(is_ws: np.ndarray, starts: np.ndarray, window: int = 48) -> np.ndarray:
+    """Offset of the first blank after each line start (the length of the word)."""
+    # Words are short: look at a small window after each start first.
+    idx = starts[:, None] + np.arange(window)
+    np.minimum(idx, is_ws.size - 1, out=idx)
+    win = is_ws[idx]
+    length = win.argmax(axis=1)
+    if win[np.arange(starts.size), length].all():
+        return length
+    blanks = np.flatnonzero(is_ws)  # some word is longer than the window
+    return blanks[np.searchsorted(blanks, starts)] - starts
+
+
+def _iter_line_blocks(fh: IO[bytes], first_line: int, max_lines: int | None, rest: list[bytes]):
+    """Yield ``(block, first_line_of_block)``: runs of complete lines, each ending in ``\\n``.
+
+    Stops after ``max_lines`` lines; the bytes read beyond them are appended to
+    ``rest`` so the caller can check what follows.
+    """
+    carry = b""
+    line = first_line
+    remaining = max_lines
+    while True:
+        chunk = fh.read(CHUNK_BYTES)
+        if not chunk:
+            if carry:
+                yield (carry if carry.endswith(b"\n") else carry + b"\n"), line
+            return
+        buf = carry + chunk
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0:  # a line longer than a chunk: keep reading
+            carry = buf
+            continue
+        block, carry = buf[:cut], buf[cut:]
+        n = block.count(b"\n")
+        if remaining is not None and n >= remaining:
+            pos = -1
+            for _ in range(remaining):
+                pos = block.index(b"\n", pos + 1)
+            rest.append(block[pos + 1 :] + carry)
+            yield block[: pos + 1], line
+            return
+        if remaining is not None:
+            remaining -= n
+        yield block, line
+        line += n
+
+
+def _read_text(fh: IO[bytes], path, *, dim: int | None, first_line: int, want: int | None, encoding: str):
+    """Parse text lines into (words, matrix, bytes read after the last wanted line)."""
+    words: list[str] = []
+    rows: _Rows | None = None
+    rest: list[bytes] = []
+    for block, line in _iter_line_blocks(fh, first_line, want, rest):
+        if dim is None:  # GloVe: the first line tells the dimension
+            parts = block[: block.index(b"\n")].split()
+            if len(parts) < 2:
+                raise FormatError(
+                    f"Expected 'word v1 ... vD' with D >= 1, got {len(parts)} tokens", str(path), line
                 )
-            matrix[i] = np.frombuffer(payload, dtype="<f4")
-            if not np.isfinite(matrix[i]).all():
-                raise FormatError("Expected finite values, got NaN or inf", str(path), i + 2)
-            words.append(_decode(bytes(word), path, i + 2, encoding))
-    return words, matrix
+            dim = len(parts) - 1
+        if rows is None:
+            line_bytes = len(block) / block.count(b"\n")
+            rows = _Rows(_initial_capacity(path, want, 2 * dim, line_bytes), dim, want)
+        parsed = _parse_lines_fast(block, dim, encoding)
+        if parsed is None:
+            parsed = _parse_lines_slow(block, line, dim, path, encoding)
+        else:
+            _check_finite(parsed[1], line, path)
+        words.extend(parsed[0])
+        rows.append(parsed[1])
+    if rows is None:
+        return words, np.zeros((0, dim or 0), dtype=np.float32), b""
+    return words, rows.finish(), b"".join(rest)
 
 
-def handle_duplicates(words, vectors, path, policy: str):
-    """Apply the duplicate-word policy; returns (words, vectors)."""
+def read_vec(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8"):
+    """Read word2vec/fastText text format with an ``N D`` header."""
+    with open_binary(path) as fh:
+        header = fh.readline()
+        if not header.strip():
+            raise FormatError("Expected a header 'N_WORDS DIM', got an empty file", str(path), 1)
+        n, dim = _parse_header(header, path)
+        want = n if limit is None else min(n, limit)
+        words, vectors, rest = _read_text(fh, path, dim=dim, first_line=2, want=want, encoding=encoding)
+        if len(words) < want:
+            raise FormatError(
+                f"Expected {n} vectors as the header says, got {len(words)} (truncated file?)",
+                str(path),
+                len(words) + 2,
+            )
+        # Blank lines may follow the last vector; anything else means the header undercounts.
+        if (limit is None or limit > n) and (rest.strip() or fh.read(1 << 16).strip()):
+            raise FormatError(
+                f"Expected {n} vectors as the header says, got more (header count wrong?)", str(path), n + 2
+            )
+    return words, vectors, 2
+
+
+def read_glove(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8"):
+    """Read headerless GloVe text format (the dimension comes from the first line)."""
+    with open_binary(path) as fh:
+        words, vectors, _ = _read_text(fh, path, dim=None, first_line=1, want=limit, encoding=encoding)
+    return words, vectors, 1
+
+
+def read_bin(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8"):
+    """Read word2vec binary format: ``N D\\n`` then ``word<space>`` + D float32 per record.
+
+    Records are cut out of large chunks: find the space that ends the word, take
+    the next ``4 * D`` bytes. The optional newline after each record (word2vec's
+    C tool writes one) is skipped.
+    """
+    with open_binary(path) as fh:
+        header = fh.readline()
+        if not header.strip():
+            raise FormatError("Expected a header 'N_WORDS DIM', got an empty file", str(path), 1)
+        n, dim = _parse_header(header, path)
+        want = n if limit is None else min(n, limit)
+        record = 4 * dim
+        rows = _Rows(_initial_capacity(path, want, record + 2, record + 2), dim, want)
+        words: list[str] = []
+        buf, pos, eof = b"", 0, False
+        block: list[np.ndarray] = []
+        while len(words) < want:
+            if pos < len(buf) and buf[pos] == 10:
+                pos += 1
+            space = buf.find(b" ", pos)
+            if space < 0 or space + 1 + record > len(buf):
+                if eof:
+                    got = len(words)
+                    raise FormatError(
+                        f"Expected {n} vectors of {dim} float32 values as the header says, got {got} complete "
+                        f"records and {len(buf) - pos} bytes (truncated file?)",
+                        str(path),
+                        got + 1,
+                    )
+                if block:
+                    rows.append(np.stack(block))
+                    block = []
+                chunk = fh.read(CHUNK_BYTES)
+                eof = not chunk
+                buf, pos = buf[pos:] + chunk, 0
+                continue
+            words.append(_decode_word(buf[pos:space], path, len(words) + 1, encoding))
+            block.append(np.frombuffer(buf, dtype="<f4", count=dim, offset=space + 1))
+            pos = space + 1 + record
+        if block:
+            rows.append(np.stack(block))
+        vectors = rows.finish()
+        # A trailing newline may follow the last record; more bytes mean the header undercounts.
+        if (limit is None or limit > n) and (buf[pos:].strip() or fh.read(1 << 16).strip()):
+            raise FormatError(
+                f"Expected {n} vectors as the header says, got more bytes after record {n} (header count wrong?)",
+                str(path),
+                n + 1,
+            )
+    _check_finite(vectors, 1, path)
+    return words, vectors, 1
+
+
+# --------------------------------------------------------------------------- duplicates
+def handle_duplicates(words: list[str], vectors: np.ndarray, path, policy: str, first_line: int):
+    """Apply the duplicate-word policy. Returns (words, vectors, word_to_index)."""
+    index = dict(zip(words, range(len(words))))
+    if len(index) == len(words):
+        return words, vectors, index
     seen: dict[str, int] = {}
     keep = []
     for i, w in enumerate(words):
         if w in seen:
-            # Line numbers: row i sits on line i + 2 with a header; report the row.
             if policy == "error":
                 raise FormatError(
-                    f"Expected unique words, got {w!r} again (first at vector {seen[w] + 1}, again at vector {i + 1})",
+                    f"Expected unique words, got {w!r} again (first on line {seen[w] + first_line}); "
+                    f"pass duplicates='first' to keep the first vector",
                     str(path),
+                    i + first_line,
                 )
             continue
         seen[w] = i
         keep.append(i)
-    if len(keep) != len(words):
-        logger.warning("%s: %d duplicate words ignored (kept the first vector of each)", path, len(words) - len(keep))
-        return [words[i] for i in keep], vectors[keep]
-    return words, vectors
+    logger.warning("%s: %d duplicate words ignored (kept the first vector of each)", path, len(words) - len(keep))
+    words = [words[i] for i in keep]
+    return words, vectors[keep], dict(zip(words, range(len(words))))
 
 
-def write_text(fh, words, vectors, header: bool = True):
+# --------------------------------------------------------------------------- writers
+def check_writable(words: Sequence[str], vectors: np.ndarray, start: int) -> None:
+    """Refuse words that would not read back (empty, whitespace) and non-finite rows."""
+    for k, w in enumerate(words):
+        if not w or any(c.isspace() for c in w):
+            raise ValueError(f"Expected words without whitespace, got {w!r} at row {start + k}; it cannot be written")
+    finite = np.isfinite(vectors)
+    if not finite.all():
+        k = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(f"Expected finite values, got NaN or inf in the vector of {words[k]!r} (row {start + k})")
+
+
+def write_text(fh: IO[bytes], words, vectors, *, header: bool, precision: int) -> None:
+    """Write ``word v1 ... vD`` lines with ``precision`` significant digits.
+
+    ``precision=9`` reads back bit-exact as float32.
+    """
+    n, dim = vectors.shape
     if header:
-        fh.write(f"{len(words)} {vectors.shape[1]}\n".encode())
-    for w, v in zip(words, vectors):
-        fh.write((w + " " + " ".join(f"{x:.6g}" for x in v.tolist()) + "\n").encode("utf-8"))
+        fh.write(f"{n} {dim}\n".encode())
+    row_format = "%s" + f" %.{precision}g" * dim + "\n"
+    for start in range(0, n, WRITE_ROWS):
+        chunk_words = words[start : start + WRITE_ROWS]
+        chunk = vectors[start : start + WRITE_ROWS]
+        check_writable(chunk_words, chunk, start)
+        text = "".join(row_format % (w, *row) for w, row in zip(chunk_words, chunk.tolist()))
+        fh.write(text.encode("utf-8"))
 
 
-def write_bin(fh, words, vectors):
-    fh.write(f"{len(words)} {vectors.shape[1]}\n".encode())
-    for w, v in zip(words, vectors):
-        fh.write(w.encode("utf-8") + b" " + np.ascontiguousarray(v, dtype="<f4").tobytes() + b"\n")
+def write_bin(fh: IO[bytes], words, vectors) -> None:
+    """Write word2vec binary: ``word<space>`` + little-endian float32 values + ``\\n``."""
+    n, dim = vectors.shape
+    fh.write(f"{n} {dim}\n".encode())
+    for start in range(0, n, WRITE_ROWS):
+        chunk_words = words[start : start + WRITE_ROWS]
+        chunk = np.ascontiguousarray(vectors[start : start + WRITE_ROWS], dtype="<f4")
+        check_writable(chunk_words, chunk, start)
+        fh.write(
+            b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(chunk_words, chunk))
+        )
 
 
-READERS = {"vec": read_vec, "glove": read_glove, "bin": read_bin}
-WRITERS = {
-    "vec": lambda fh, w, v: write_text(fh, w, v, header=True),
-    "glove": lambda fh, w, v: write_text(fh, w, v, header=False),
-    "bin": write_bin,
-}
+Reader = Callable[..., tuple]
+READERS: dict[str, Reader] = {"vec": read_vec, "glove": read_glove, "bin": read_bin}

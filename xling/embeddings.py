@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from xling._utils import PathLike, atomic_output, check_matrix, open_binary
+from xling._utils import PathLike, atomic_output
 from xling.exceptions import FormatError
 
 logger = logging.getLogger(__name__)
@@ -63,14 +63,23 @@ class Embeddings:
             raise ValueError(
                 f"Expected one vector per word, got {len(words)} words and {vectors.shape[0]} vectors"
             )
-        word_to_index: dict[str, int] = {}
-        for i, w in enumerate(words):
-            if w in word_to_index:
-                raise ValueError(f"Expected unique words, got {w!r} at rows {word_to_index[w]} and {i}")
-            word_to_index[w] = i
+        word_to_index = dict(zip(words, range(len(words))))
+        if len(word_to_index) != len(words):
+            seen: dict[str, int] = {}
+            for i, w in enumerate(words):
+                if w in seen:
+                    raise ValueError(f"Expected unique words, got {w!r} at rows {seen[w]} and {i}")
+                seen[w] = i
         self.words = words
         self.vectors = vectors
         self.word_to_index = word_to_index
+
+    @classmethod
+    def _trusted(cls, words: list[str], vectors: np.ndarray, word_to_index: dict[str, int]) -> "Embeddings":
+        """Build without re-validating (for readers that already checked everything)."""
+        new = object.__new__(cls)
+        new.words, new.vectors, new.word_to_index = words, vectors, word_to_index
+        return new
 
     # -- container protocol -------------------------------------------------
     def __len__(self) -> int:
@@ -104,9 +113,32 @@ class Embeddings:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(self):
             raise ValueError(f"Expected a matrix with {len(self)} rows, got shape {vectors.shape}")
-        new = object.__new__(type(self))
-        new.words, new.vectors, new.word_to_index = self.words, vectors, self.word_to_index
-        return new
+        return type(self)._trusted(self.words, vectors, self.word_to_index)
+
+    def normalized(self, steps="unit,center,unit") -> "Embeddings":
+        """A copy with the normalisation ``steps`` applied in order (this one is unchanged).
+
+        Parameters
+        ----------
+        steps : str or sequence of str
+            From ``unit``, ``center``, ``unit_dim``, ``center_emb``, ``none``; e.g.
+            ``"unit,center,unit"`` (Artetxe et al. 2016). See :mod:`xling.preprocessing`.
+
+        Returns
+        -------
+        Embeddings
+            Same words, matrix of shape (n_words, dim).
+
+        Examples
+        --------
+        >>> emb = Embeddings(["a", "b"], [[3.0, 4.0], [0.0, 2.0]])
+        >>> emb.normalized("unit").vectors
+        array([[0.6, 0.8],
+               [0. , 1. ]], dtype=float32)
+        """
+        from xling.preprocessing import Normalizer
+
+        return self.with_vectors(Normalizer(steps).fit_transform(self.vectors))
 
     def subset(self, words_or_n: Iterable[str] | int) -> "Embeddings":
         """The first ``n`` words, or the given words (in that order)."""
@@ -134,18 +166,35 @@ class Embeddings:
         ----------
         path : str or path-like
             ``.vec``/``.txt``/``.bin``, optionally ``.gz``/``.xz``/``.bz2`` compressed.
+            Text must be in an ASCII-compatible encoding (UTF-8, Latin-1, ...).
         format : {"auto", "vec", "glove", "bin"}
             "auto" picks "bin" for ``*.bin[.gz|.xz]``, else "vec" if the first line
             is an ``N D`` header and "glove" otherwise.
         limit : int, optional
             Read only the first ``limit`` words (MUSE and RCSLS keep 200,000).
+        encoding : str
+            Of the words.
         duplicates : {"error", "first"}
             A word seen twice is an error, or keeps its first vector (logged).
+
+        Returns
+        -------
+        Embeddings
+            Matrix of shape (n_words, dim), float32.
 
         Raises
         ------
         FormatError
-            On any malformed line, naming the file and line.
+            Naming the file and line (record, for binary files): a bad or lying
+            header, a row with the wrong number of values, a value that is not a
+            finite number, a duplicate word, undecodable bytes, an empty or a
+            truncated file.
+
+        Notes
+        -----
+        Text is parsed a chunk of lines at a time with vectorised numpy calls
+        into a matrix preallocated from the header; see ``scripts/bench_load.py``
+        and BENCHMARKS.md for its speed and peak memory.
         """
         from xling import _vector_io
 
@@ -154,27 +203,47 @@ class Embeddings:
         if duplicates not in ("error", "first"):
             raise ValueError(f"Expected duplicates='error' or 'first', got {duplicates!r}")
         fmt = _vector_io.detect_format(path, format)
-        words, vectors = _vector_io.READERS[fmt](path, limit=limit, encoding=encoding)
-        words, vectors = _vector_io.handle_duplicates(words, vectors, path, duplicates)
+        words, vectors, first_line = _vector_io.READERS[fmt](path, limit=limit, encoding=encoding)
         if len(words) == 0:
             raise FormatError("Expected at least one vector, got an empty file", str(path))
+        words, vectors, word_to_index = _vector_io.handle_duplicates(words, vectors, path, duplicates, first_line)
         logger.info("read %d vectors of dim %d from %s", len(words), vectors.shape[1], path)
-        return cls(words, vectors)
+        return cls._trusted(words, vectors, word_to_index)
 
-    def write(self, path: PathLike, *, format: str = "auto") -> None:
+    def write(self, path: PathLike, *, format: str = "auto", precision: int | None = None) -> None:
         """Write to ``path`` atomically (temporary file renamed into place).
 
-        ``format`` is "vec", "glove", "bin" or "auto" (by extension, default "vec").
+        Parameters
+        ----------
+        path : str or path-like
+            Compressed when it ends in ``.gz``, ``.xz`` or ``.bz2``.
+        format : {"auto", "vec", "glove", "bin"}
+            "auto" writes binary for ``*.bin[.gz|.xz]`` and word2vec text otherwise.
+        precision : int, optional
+            Significant digits of text values (``%.{precision}g``); the default 9
+            reads back bit-exact as float32, 4 to 6 make smaller files. Text only.
+
+        Raises
+        ------
+        ValueError
+            A word that is empty or holds whitespace, or a NaN/inf value (the file
+            could not be read back); no file is left behind.
         """
         from xling import _vector_io
 
         if format == "auto":
-            format = "bin" if ".bin" in Path(path).suffixes else "vec"
-        if format not in _vector_io.WRITERS:
-            raise ValueError(f"Expected format in {sorted(_vector_io.WRITERS)}, got {format!r}")
-        for w in self.words:
-            if not w or any(c.isspace() for c in w):
-                raise ValueError(f"Expected words without whitespace, got {w!r}; it cannot be written")
+            format = "bin" if _vector_io._base_suffix(path) == ".bin" else "vec"
+        if format not in ("vec", "glove", "bin"):
+            raise ValueError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {format!r}")
+        if format == "bin" and precision is not None:
+            raise ValueError("Expected precision=None for the binary format (it stores float32 exactly)")
+        if precision is not None and not 1 <= precision <= 17:
+            raise ValueError(f"Expected precision between 1 and 17 significant digits, got {precision}")
         with atomic_output(path, "wb") as fh:
-            _vector_io.WRITERS[format](fh, self.words, self.vectors)
+            if format == "bin":
+                _vector_io.write_bin(fh, self.words, self.vectors)
+            else:
+                _vector_io.write_text(
+                    fh, self.words, self.vectors, header=format == "vec", precision=precision or 9
+                )
         logger.info("wrote %d vectors to %s", len(self), path)
