@@ -6,9 +6,11 @@ measure bilingual lexicon induction, from Python or the ``xling`` command.
 
 from xling.corpus import LineCorpus, ParallelCorpus, tokenize
 from xling.embeddings import Embeddings
+from xling.evaluate import bli, evaluate_many, format_table
 from xling.exceptions import ConvergenceWarning, FormatError, NotEnoughDataError, XlingError
 from xling.lexicon import Coverage, Lexicon
 from xling.preprocessing import Normalizer, normalize
+from xling.retrieval import csls, csls_terms, induce_pairs, inverted_softmax, knn, retrieve, topk_mean, translate
 
 __version__ = "0.1.0"
 
@@ -21,6 +23,17 @@ __all__ = [
     "tokenize",
     "Normalizer",
     "normalize",
+    "knn",
+    "topk_mean",
+    "csls",
+    "csls_terms",
+    "inverted_softmax",
+    "retrieve",
+    "induce_pairs",
+    "translate",
+    "bli",
+    "evaluate_many",
+    "format_table",
     "XlingError",
     "FormatError",
     "NotEnoughDataError",

@@ -1,0 +1,267 @@
+"""Retrieval must equal a brute-force float64 numpy reference, whatever the tiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+
+from xling import Embeddings
+from xling.retrieval import (
+    csls,
+    csls_terms,
+    induce_pairs,
+    inverted_softmax,
+    knn,
+    mutual_nn_pairs,
+    retrieve,
+    topk_mean,
+    translate,
+)
+
+ATOL = 2e-5
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny products: with two threads on a busy machine each one waits on a thread barrier."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def unit(A):
+    A = np.asarray(A, dtype=np.float64)
+    norms = np.linalg.norm(A, axis=1, keepdims=True)
+    return A / np.where(norms > 0, norms, 1.0)
+
+
+def top_mean(C, k):
+    """Mean of the k largest entries of each row."""
+    return np.sort(C, axis=1)[:, ::-1][:, :k].mean(axis=1)
+
+
+def ref_scores(Q, K, method, *, sources=None, knn_k=10, beta=30.0):
+    """The full (n_q, n_k) score matrix of ``method``, in float64."""
+    sources = Q if sources is None else sources
+    C = unit(Q) @ unit(K).T
+    if method == "nn":
+        return C
+    CS = unit(K) @ unit(sources).T  # keys x sources
+    if method == "csls":
+        return 2 * C - top_mean(C, knn_k)[:, None] - top_mean(CS, knn_k)[None, :]
+    return beta * C - logsumexp(beta * CS, axis=1)[None, :]
+
+
+def assert_topk(scores, indices, R, k):
+    """(scores, indices) are an exact top-k of the reference matrix R (ties in any order)."""
+    scores, indices = scores.numpy(), indices.numpy()
+    k = min(k, R.shape[1])
+    assert scores.shape == indices.shape == (R.shape[0], k)
+    assert indices.dtype == np.int64
+    expected = np.sort(R, axis=1)[:, ::-1][:, :k]
+    np.testing.assert_allclose(scores, expected, atol=ATOL * max(1.0, np.abs(R).max()), rtol=0)
+    # the returned indices really have the returned scores, and are distinct
+    np.testing.assert_allclose(np.take_along_axis(R, indices, axis=1), scores, atol=ATOL * max(1.0, np.abs(R).max()))
+    assert all(len(set(row)) == k for row in indices)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    # Clustered vectors so that neighbourhoods (and hubs) are not uniform.
+    centers = rng.normal(size=(40, 24))
+    X = (centers[rng.integers(0, 40, 700)] + 0.7 * rng.normal(size=(700, 24))).astype(np.float32)
+    Z = (centers[rng.integers(0, 40, 3000)] + 0.7 * rng.normal(size=(3000, 24))).astype(np.float32)
+    X[3] = 0.0  # zero-norm query
+    Z[11] = 0.0  # zero-norm key
+    return X, Z
+
+
+# (batch_size, tile_size): defaults, sizes that divide nothing, a grouped tile with a remainder
+TILINGS = [(None, None), (97, 1000), (700, 2600), (256, 3000), (61, 257)]
+
+
+@pytest.mark.parametrize("batch_size,tile_size", TILINGS)
+@pytest.mark.parametrize("k", [1, 7])
+def test_knn_matches_numpy(data, batch_size, tile_size, k):
+    X, Z = data
+    s, i = knn(X, Z, k=k, batch_size=batch_size, tile_size=tile_size, device="cpu")
+    assert_topk(s, i, ref_scores(X, Z, "nn"), k)
+
+
+@pytest.mark.parametrize("batch_size,tile_size", TILINGS)
+def test_csls_matches_numpy(data, batch_size, tile_size):
+    X, Z = data
+    s, i = csls(X, Z, k=5, knn_k=10, batch_size=batch_size, tile_size=tile_size, device="cpu")
+    assert_topk(s, i, ref_scores(X, Z, "csls", knn_k=10), 5)
+
+
+def test_csls_with_other_sources_and_precomputed_terms(data):
+    X, Z = data
+    queries = X[:50]
+    s, i = csls(queries, Z, k=3, knn_k=4, sources=X, device="cpu")
+    assert_topk(s, i, ref_scores(queries, Z, "csls", sources=X, knn_k=4), 3)
+    _, r_z = csls_terms(X, Z, 4, device="cpu")
+    s2, i2 = csls(queries, Z, k=3, knn_k=4, key_terms=r_z, device="cpu")
+    np.testing.assert_allclose(s2.numpy(), s.numpy(), atol=1e-6)
+    assert torch.equal(i2, i)
+
+
+@pytest.mark.parametrize("batch_size,tile_size", TILINGS)
+def test_inverted_softmax_matches_numpy(data, batch_size, tile_size):
+    X, Z = data
+    s, i = inverted_softmax(X, Z, k=4, beta=12.0, batch_size=batch_size, tile_size=tile_size, device="cpu")
+    assert_topk(s, i, ref_scores(X, Z, "isf", beta=12.0), 4)
+
+
+def test_inverted_softmax_large_beta_is_finite(data):
+    X, Z = data
+    s, i = inverted_softmax(X[:20], Z, k=2, beta=500.0, sources=X, device="cpu")
+    assert torch.isfinite(s).all()
+    assert_topk(s, i, ref_scores(X[:20], Z, "isf", sources=X, beta=500.0), 2)
+
+
+@pytest.mark.parametrize("batch_size,tile_size", TILINGS)
+def test_fused_csls_terms_match_numpy(data, batch_size, tile_size):
+    X, Z = data
+    r_x, r_z = csls_terms(X, Z, 10, batch_size=batch_size, tile_size=tile_size, device="cpu")
+    C = unit(X) @ unit(Z).T
+    np.testing.assert_allclose(r_x.numpy(), top_mean(C, 10), atol=ATOL)
+    np.testing.assert_allclose(r_z.numpy(), top_mean(C.T, 10), atol=ATOL)
+    assert r_x.shape == (len(X),) and r_z.shape == (len(Z),)
+
+
+def test_topk_mean_matches_numpy_and_caps_k(data):
+    X, Z = data
+    r = topk_mean(Z, X, k=10, batch_size=300, device="cpu")
+    np.testing.assert_allclose(r.numpy(), top_mean(unit(Z) @ unit(X).T, 10), atol=ATOL)
+    # k larger than the number of keys: mean over all keys
+    r_all = topk_mean(X[:5], Z[:3], k=10, device="cpu")
+    np.testing.assert_allclose(r_all.numpy(), (unit(X[:5]) @ unit(Z[:3]).T).mean(axis=1), atol=ATOL)
+
+
+def test_zero_rows_score_zero(data):
+    X, Z = data
+    s, _ = knn(X[3:4], Z, k=5, device="cpu")
+    assert torch.equal(s, torch.zeros(1, 5))
+    s, i = knn(Z[11:12], X, k=3, device="cpu")
+    assert torch.equal(s, torch.zeros(1, 3))
+
+
+def test_tensor_and_ndarray_inputs_agree(data):
+    X, Z = data
+    s1, i1 = csls(X, Z, k=3, device="cpu")
+    s2, i2 = csls(torch.from_numpy(X), torch.from_numpy(Z).double(), k=3, device="cpu")
+    np.testing.assert_allclose(s1.numpy(), s2.numpy(), atol=1e-6)
+    assert torch.equal(i1, i2)
+    assert s2.device.type == "cpu" and s2.dtype == torch.float32
+
+
+def test_unnormalised_input_is_not_modified(data):
+    X, Z = data
+    X2 = 3 * X[:10]
+    before = X2.copy()
+    knn(X2, Z, k=1, device="cpu")
+    np.testing.assert_array_equal(X2, before)
+
+
+def test_k_larger_than_keys_returns_all_keys(data):
+    X, Z = data
+    s, i = knn(X[:4], Z[:6], k=50, device="cpu")
+    assert s.shape == (4, 6)
+    assert sorted(i[0].tolist()) == list(range(6))
+
+
+def test_retrieve_dispatches(data):
+    X, Z = data
+    for method in ("nn", "csls", "isf"):
+        s, i = retrieve(X[:30], Z, k=2, method=method, knn_k=5, beta=20.0, sources=X, device="cpu")
+        assert_topk(s, i, ref_scores(X[:30], Z, method, sources=X, knn_k=5, beta=20.0), 2)
+    with pytest.raises(ValueError, match="method"):
+        retrieve(X, Z, method="csls_knn_10")
+
+
+def test_bad_inputs_raise(data):
+    X, Z = data
+    with pytest.raises(ValueError, match="same dimension"):
+        knn(X, Z[:, :5])
+    bad = X.copy()
+    bad[4, 2] = np.nan
+    with pytest.raises(ValueError, match="row 4"):
+        knn(bad, Z)
+    with pytest.raises(ValueError, match="2-D"):
+        knn(X[0], Z)
+    with pytest.raises(ValueError, match="positive integer"):
+        knn(X, Z, k=0)
+    with pytest.raises(ValueError, match="beta"):
+        inverted_softmax(X, Z, beta=0)
+
+
+def _ref_best(X, Z, method, knn_k=10, beta=30.0):
+    """Reference best z per x and best x per z, with scores."""
+    F = ref_scores(X, Z, method, knn_k=knn_k, beta=beta)
+    if method == "isf":
+        B = ref_scores(Z, X, "isf", beta=beta)
+    else:
+        B = F.T  # nn and CSLS are symmetric
+    return F.max(1), F.argmax(1), B.max(1), B.argmax(1)
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+def test_induce_pairs_matches_numpy(data, method):
+    X, Z = data
+    X, Z = X[4:404], Z[12:912]  # no zero rows: their scores tie everywhere
+    fv, fi, bv, bi = _ref_best(X, Z, method, beta=10.0)
+    fwd = {(x, int(z)) for x, z in enumerate(fi)}
+    bwd = {(int(x), z) for z, x in enumerate(bi)}
+    kw = dict(method=method, beta=10.0, device="cpu", tile_size=700, batch_size=300)
+    got = {d: {tuple(p) for p in induce_pairs(X, Z, direction=d, **kw).tolist()}
+           for d in ("forward", "backward", "union", "intersection")}
+    assert got["forward"] == fwd
+    assert got["backward"] == bwd
+    assert got["union"] == fwd | bwd
+    assert got["intersection"] == fwd & bwd
+    assert len(got["intersection"]) > 20
+    mutual = mutual_nn_pairs(X, Z, **kw)
+    assert mutual.dtype == np.int64 and mutual.shape[1] == 2
+    assert {tuple(p) for p in mutual.tolist()} == fwd & bwd
+
+
+def test_induce_pairs_max_rank_and_threshold(data):
+    X, Z = data
+    pairs = induce_pairs(X, Z, method="nn", max_rank=200, device="cpu")
+    assert pairs[:, 0].max() < 200 and pairs[:, 1].max() < 200
+    fv, fi, _, _ = _ref_best(X[:200], Z[:200], "nn")
+    pairs = induce_pairs(X, Z, method="nn", max_rank=200, threshold=0.6, device="cpu")
+    assert {tuple(p) for p in pairs.tolist()} == {(x, int(fi[x])) for x in range(200) if fv[x] >= 0.6}
+
+
+def test_translate_returns_words_and_scores():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 16)).astype(np.float32)
+    src = Embeddings([f"s{i}" for i in range(60)], X)
+    # translations are small perturbations in the same (already aligned) space
+    tgt = Embeddings([f"t{i}" for i in range(60)], X + 0.1 * rng.normal(size=X.shape))
+    out = translate(src, tgt, ["s5", "s7", "s5"], k=3, method="csls")
+    assert [row[0][0] for row in out] == ["t5", "t7", "t5"]
+    assert len(out[0]) == 3 and out[0][0][1] >= out[0][1][1] >= out[0][2][1]
+    assert [t for t, _ in translate(src, tgt, ["s9"], k=2, method="nn")[0]][0] == "t9"
+    with pytest.raises(KeyError, match="nope"):
+        translate(src, tgt, ["s1", "nope"])
+
+
+@pytest.mark.gpu
+def test_gpu_equals_cpu(data):
+    X, Z = data
+    for fn in (knn, csls, inverted_softmax):
+        s_cpu, i_cpu = fn(X, Z, k=5, device="cpu")
+        s_gpu, i_gpu = fn(X, Z, k=5, device="cuda")
+        np.testing.assert_allclose(s_gpu.numpy(), s_cpu.numpy(), atol=1e-4)
+        assert (i_gpu == i_cpu).float().mean() > 0.99  # ties and 1e-7 rounding may swap neighbours
+    r_cpu = csls_terms(X, Z, device="cpu")
+    r_gpu = csls_terms(X, Z, device="cuda")
+    for a, b in zip(r_cpu, r_gpu):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)

@@ -1,0 +1,247 @@
+"""Bilingual lexicon induction (BLI) evaluation.
+
+For each source word of a test lexicon, its mapped vector retrieves target
+words (by cosine "nn", CSLS or inverted softmax "isf"); the word counts as
+translated at k if *any* of its gold translations is among the top k (MUSE's
+convention). Coverage is always reported (VecMap's convention).
+
+Out-of-vocabulary test words
+----------------------------
+A test source word is *covered* when it has a vector and at least one of its
+gold translations has one. Two conventions are selectable:
+
+``oov="exclude"``
+    Scores are averaged over the covered words only (VecMap, MUSE).
+``oov="wrong"``
+    Uncovered words count as misses; scores are averaged over all test source
+    words (RCSLS, Joulin et al. 2018).
+
+MRR
+---
+Mean reciprocal rank of the best-ranked gold translation, over the *full*
+ranking of all target words (no cutoff): the rank is one plus the number of
+targets that score strictly higher than the best gold translation (ties go to
+the gold). Uncovered words contribute 0 under ``oov="wrong"``.
+
+CSLS and inverted softmax use all source vectors
+------------------------------------------------
+The target-side term of CSLS (r_S, the mean similarity of a target word to its
+``knn_k`` nearest source words) and the inverted-softmax normaliser are computed
+against *all* source vectors, as MUSE does, not only against the test queries,
+so a word's score does not depend on which other words are in the test set.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from xling._utils import resolve_device
+from xling.exceptions import NotEnoughDataError
+from xling.retrieval import METHODS, _check_k, _check_method, _check_pair, _Scorer, _sizes, _unit_rows
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["bli", "evaluate_many", "format_table"]
+
+
+def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
+    ks = tuple(ks)
+    if not ks:
+        raise ValueError("Expected at least one k in ks, got none")
+    for k in ks:
+        _check_k(k, "every k in ks")
+    return tuple(sorted(set(int(k) for k in ks)))
+
+
+def bli(
+    src,
+    tgt,
+    lexicon,
+    *,
+    method: str = "csls",
+    ks: Sequence[int] = (1, 5, 10),
+    knn_k: int = 10,
+    beta: float = 30.0,
+    oov: str = "exclude",
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> dict:
+    """Precision at k and MRR of word translation from ``src`` to ``tgt``.
+
+    Parameters
+    ----------
+    src, tgt : Embeddings
+        Source and target vectors in one shared space (e.g. after a mapper's
+        ``transform`` / ``transform_target``); rows are unit-normalised inside.
+    lexicon : Lexicon
+        Test dictionary, source word -> gold translations.
+    method : {"nn", "csls", "isf"}
+        Retrieval score: cosine, CSLS (Conneau et al. 2018) or inverted softmax
+        (Smith et al. 2017).
+    ks : sequence of int
+        Cut-offs of precision at k.
+    knn_k : int
+        CSLS neighbourhood size (used by "csls" only).
+    beta : float
+        Inverse temperature of the inverted softmax (used by "isf" only).
+    oov : {"exclude", "wrong"}
+        Average over covered test words only, or count uncovered ones as misses.
+    batch_size, tile_size, device
+        As in :func:`xling.retrieval.knn`.
+
+    Returns
+    -------
+    dict
+        ``"p@k"`` for each k and ``"mrr"`` (fractions in [0, 1]); ``"coverage"``
+        (covered / all test source words); ``"n_queries"`` (covered words, the
+        queries actually retrieved); ``"n_test_words"``; ``"n_scored"`` (the
+        denominator: n_queries or n_test_words); ``"method"``, ``"oov"``, and
+        ``"knn_k"`` or ``"beta"`` when the method uses it.
+
+    Raises
+    ------
+    NotEnoughDataError
+        No test word is covered (the message gives the counts).
+    ValueError
+        Bad method, ks, oov, or source and target of different dimensions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xling import Embeddings, Lexicon
+    >>> src = Embeddings(["a", "b"], np.eye(2)); tgt = Embeddings(["x", "y"], np.eye(2))
+    >>> r = bli(src, tgt, Lexicon([("a", "x"), ("b", "x"), ("c", "y")]), method="nn", ks=(1,))
+    >>> r["p@1"], r["coverage"], r["n_queries"]
+    (0.5, 0.6666666666666666, 2)
+    """
+    _check_method(method)
+    ks = _check_ks(ks)
+    knn_k = _check_k(knn_k, "knn_k")
+    if oov not in ("exclude", "wrong"):
+        raise ValueError(f"Expected oov='exclude' or 'wrong', got {oov!r}")
+    if src.dim != tgt.dim:
+        raise ValueError(
+            f"Expected source and target vectors of the same dimension, got {src.dim} and {tgt.dim}"
+        )
+
+    query_rows, golds = [], []
+    n_src_oov = n_tgt_oov = 0
+    for word in lexicon.sources:
+        row = src.word_to_index.get(word)
+        gold = sorted({tgt.word_to_index[t] for t in lexicon[word] if t in tgt.word_to_index})
+        if row is None:
+            n_src_oov += 1
+        elif not gold:
+            n_tgt_oov += 1
+        else:
+            query_rows.append(row)
+            golds.append(gold)
+    n_test, n_queries = len(lexicon), len(query_rows)
+    if n_queries == 0:
+        raise NotEnoughDataError(
+            f"Expected test words with vectors on both sides, got none of {n_test}: {n_src_oov} source words "
+            f"have no vector and {n_tgt_oov} have no translation with a vector. Do the vectors and the "
+            "lexicon share case and language direction?"
+        )
+
+    dev = resolve_device(device)
+    bq, bt = _sizes(dev, batch_size, tile_size)
+    X = _unit_rows(src.vectors, "source vectors", dev)
+    K = _unit_rows(tgt.vectors, "target vectors", dev)
+    _check_pair(X, K, "source vectors", "target vectors")
+    Q = X[torch.as_tensor(query_rows, device=dev)]
+    scorer = _Scorer(Q, K, method, knn_k, float(beta), X, bq, bt, dev)
+    kmax = max(ks)
+    scores, top = scorer.top(kmax)
+
+    # hit[q, j]: the j-th retrieved word is a gold translation of query q.
+    width = max(len(g) for g in golds)
+    gold_idx = torch.full((n_queries, width), -1, dtype=torch.int64, device=dev)
+    for q, g in enumerate(golds):
+        gold_idx[q, : len(g)] = torch.as_tensor(g, device=dev)
+    hit = (top.unsqueeze(2) == gold_idx.unsqueeze(1)).any(dim=2)
+    first = torch.where(hit.any(dim=1), hit.int().argmax(dim=1) + 1, 0)  # 1-based rank, 0 = not in top kmax
+
+    ranks = first.to(torch.float64)
+    missed = (first == 0).nonzero().flatten()
+    if len(missed):
+        ranks[missed] = _ranks_beyond(scorer, Q, K, missed, gold_idx, method, knn_k, beta).to(torch.float64)
+    hits = {k: int(((first > 0) & (first <= k)).sum()) for k in ks}
+    denominator = n_queries if oov == "exclude" else n_test
+    result = {f"p@{k}": hits[k] / denominator for k in ks}
+    result["mrr"] = float((1.0 / ranks).sum()) / denominator
+    result.update(
+        coverage=n_queries / n_test,
+        n_queries=n_queries,
+        n_test_words=n_test,
+        n_scored=denominator,
+        method=method,
+        oov=oov,
+    )
+    if method == "csls":
+        result["knn_k"] = knn_k
+    elif method == "isf":
+        result["beta"] = float(beta)
+    logger.info(
+        "BLI %s: %s, MRR %.4f, coverage %.4f (%d of %d test words)",
+        method, ", ".join(f"P@{k} {result[f'p@{k}']:.4f}" for k in ks), result["mrr"],
+        result["coverage"], n_queries, n_test,
+    )
+    return result
+
+
+def _ranks_beyond(scorer, Q, K, rows, gold_idx, method, knn_k, beta) -> torch.Tensor:
+    """Full-ranking rank of the best gold translation for queries ``rows``.
+
+    The gold scores are recomputed from the vectors; keys count as above a gold
+    only if they beat it by more than float32 rounding of the products, so the
+    gold never outranks itself.
+    """
+    g = gold_idx[rows]
+    valid = g >= 0
+    g_safe = g.clamp_min(0)
+    cos = (Q[rows].unsqueeze(1) * K[g_safe]).sum(dim=2)
+    score = scorer.scale * cos
+    if scorer.key_bias is not None:
+        score = score - scorer.key_bias[g_safe]
+    best = torch.where(valid, score, torch.tensor(-torch.inf, device=score.device)).amax(dim=1)
+    tol = 1e-5 * max(1.0, scorer.scale)
+    return 1 + scorer.count_above(rows, best + tol)
+
+
+def evaluate_many(src, tgt, lexicon, methods: Iterable[str] = METHODS, **kwargs) -> dict[str, dict]:
+    """:func:`bli` for several methods; returns ``{method: result}`` in order.
+
+    ``kwargs`` go to :func:`bli` (ks, knn_k, beta, oov, device, ...).
+    """
+    return {m: bli(src, tgt, lexicon, method=m, **kwargs) for m in methods}
+
+
+def format_table(results: Mapping[str, Mapping]) -> str:
+    """A markdown table of BLI results, one row per entry, scores in percent.
+
+    Parameters
+    ----------
+    results : mapping name -> result of :func:`bli`
+
+    Returns
+    -------
+    str
+        Columns: name, P@k for every k present, MRR, coverage, queries/test words.
+    """
+    if not results:
+        raise ValueError("Expected at least one result to format, got none")
+    ks = sorted({int(key[2:]) for r in results.values() for key in r if key.startswith("p@")})
+    header = ["method", *[f"P@{k}" for k in ks], "MRR", "coverage", "queries"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, r in results.items():
+        cells = [str(name)]
+        cells += [f"{100 * r[f'p@{k}']:.2f}" if f"p@{k}" in r else "" for k in ks]
+        cells += [f"{100 * r['mrr']:.2f}", f"{100 * r['coverage']:.1f}%", f"{r['n_queries']}/{r['n_test_words']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
