@@ -47,6 +47,7 @@ _COMPRESSED = (".gz", ".xz", ".bz2")
 # Separators of the text formats are ASCII whitespace, as bytes.split() sees it
 # (space, \t, \n, \r, \v, \f). Non-ASCII spaces (U+00A0 ...) never contain these
 # bytes in UTF-8, so they may appear inside words.
+_ASCII_WS = frozenset(" \t\n\r\x0b\x0c")
 
 
 # --------------------------------------------------------------------------- format
@@ -437,9 +438,13 @@ def handle_duplicates(words: list[str], vectors: np.ndarray, path, policy: str, 
 
 # --------------------------------------------------------------------------- writers
 def check_writable(words: Sequence[str], vectors: np.ndarray, start: int) -> None:
-    """Refuse words that would not read back (empty, whitespace) and non-finite rows."""
+    """Refuse words that would not read back (empty, ASCII whitespace) and non-finite rows.
+
+    Other Unicode spaces (U+00A0 ...) are allowed, as the readers keep them
+    inside words (fastText vocabularies contain some).
+    """
     for k, w in enumerate(words):
-        if not w or any(c.isspace() for c in w):
+        if not w or not _ASCII_WS.isdisjoint(w):
             raise ValueError(f"Expected words without whitespace, got {w!r} at row {start + k}; it cannot be written")
     finite = np.isfinite(vectors)
     if not finite.all():
