@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Lexicon", "Coverage"]
 
+# Characters that would split a pair or a line of a dictionary file.
+_LINE_BREAKS = frozenset("\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -140,9 +143,25 @@ class Lexicon:
         return lexicon
 
     def write(self, path: PathLike) -> None:
-        """Write ``src<TAB>tgt`` lines atomically."""
+        """Write ``src<TAB>tgt`` lines atomically (UTF-8; compressed by extension).
+
+        Raises
+        ------
+        ValueError
+            A word that would not read back: empty, holding a tab or a line
+            break, with blanks at either end, or a source word starting with
+            ``#`` (read as a comment). Any existing file at ``path`` is kept.
+        """
         with atomic_output(path, "w") as fh:
-            for src, tgt in self:
+            for number, (src, tgt) in enumerate(self, start=1):
+                for side, word in (("source", src), ("target", tgt)):
+                    if not word or word != word.strip() or _LINE_BREAKS.intersection(word):
+                        raise ValueError(
+                            f"Expected {side} words without tabs, line breaks or blanks at the ends, got "
+                            f"{word!r} in pair {number} ({src!r}, {tgt!r}); it cannot be written"
+                        )
+                if src.startswith("#"):
+                    raise ValueError(f"Expected source words not starting with '#' (a comment), got {src!r}")
                 fh.write(f"{src}\t{tgt}\n")
 
     def coverage(self, src_vocab, tgt_vocab) -> Coverage:
@@ -185,8 +204,10 @@ class Lexicon:
         n_src_oov = n_tgt_oov = 0
         used_sources = set()
         for s, t in self:
-            i = src_index.get(s) if hasattr(src_index, "get") else (s if s in src_index else None)
-            j = tgt_index.get(t) if hasattr(tgt_index, "get") else (t if t in tgt_index else None)
+            # Plain containers (sets) only answer membership: row 0 stands in,
+            # and only the counts are used (see coverage()).
+            i = src_index.get(s) if hasattr(src_index, "get") else (0 if s in src_index else None)
+            j = tgt_index.get(t) if hasattr(tgt_index, "get") else (0 if t in tgt_index else None)
             if i is None:
                 n_src_oov += 1
             if j is None:
