@@ -1,0 +1,165 @@
+"""The command line, end to end through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from xling import Embeddings, Lexicon
+from xling.cli import cli
+
+
+def _rotation(dim: int, seed: int) -> np.ndarray:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(dim, dim)))
+    return q
+
+
+@pytest.fixture
+def spaces(tmp_path: Path):
+    """Three synthetic languages: xx = base, yy = base @ Q1, zz = base @ Q2 (+ tiny noise).
+
+    Word i of every language translates word i of the others, so every mapping
+    must reach P@1 = 1 on the held-out words.
+    """
+    rng = np.random.default_rng(0)
+    n, d = 400, 16
+    base = rng.normal(size=(n, d)).astype(np.float32)
+    paths = {}
+    for lang, q in (("xx", np.eye(d)), ("yy", _rotation(d, 1)), ("zz", _rotation(d, 2))):
+        vectors = base @ q + 0.01 * rng.normal(size=(n, d))
+        paths[lang] = tmp_path / f"{lang}.vec"
+        Embeddings([f"{lang}{i}" for i in range(n)], vectors).write(paths[lang])
+    for a, b in (("xx", "zz"), ("yy", "zz"), ("xx", "yy")):
+        Lexicon((f"{a}{i}", f"{b}{i}") for i in range(300)).write(tmp_path / f"{a}-{b}.train.tsv")
+        Lexicon((f"{a}{i}", f"{b}{i}") for i in range(300, 400)).write(tmp_path / f"{a}-{b}.test.tsv")
+    return tmp_path, paths
+
+
+def run(*args: str, ok: bool = True):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def test_align_writes_vectors_map_and_report(spaces):
+    root, paths = spaces
+    out = root / "aligned"
+    result = run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv",
+                 "--eval", root / "xx-zz.test.tsv", "--out-dir", out)
+    report = json.loads((out / "report.json").read_text())
+    entry = report["sources"]["xx"]
+    assert entry["pairs_used"] == 300
+    assert entry["bli"]["csls"]["p@1"] == pytest.approx(1.0)
+    assert entry["bli"]["nn"]["p@1"] == pytest.approx(1.0)
+    assert "csls" in result.output
+    maps = np.load(out / "xx-zz.map.npz")
+    W = maps["x_map"]
+    np.testing.assert_allclose(W.T @ W, np.eye(W.shape[0]), atol=1e-4)
+    mapped = Embeddings.read(out / "xx.mapped.vec")
+    assert len(mapped) == 400 and (out / "zz.mapped.vec").exists()
+
+
+def test_eval_json_on_aligned_output(spaces):
+    root, paths = spaces
+    out = root / "aligned"
+    run("align", paths["yy"], paths["zz"], "--lexicon", root / "yy-zz.train.tsv", "--out-dir", out)
+    result = run("eval", out / "yy.mapped.vec", out / "zz.mapped.vec", root / "yy-zz.test.tsv",
+                 "--retrieval", "nn,csls,isf", "--json")
+    results = json.loads(result.output)
+    assert set(results) == {"nn", "csls", "isf"}
+    for method in results.values():
+        assert method["p@1"] == pytest.approx(1.0)
+        assert method["coverage"] == pytest.approx(1.0)
+
+
+def test_eval_without_alignment_is_poor(spaces):
+    """Control: unaligned rotated spaces must not score (the metric can fail)."""
+    root, paths = spaces
+    result = run("eval", paths["yy"], paths["zz"], root / "yy-zz.test.tsv", "--json")
+    assert json.loads(result.output)["csls"]["p@1"] < 0.2
+
+
+def test_multi_source_align_through_hub(spaces):
+    root, paths = spaces
+    out = root / "hub"
+    run("align", paths["xx"], paths["yy"], paths["zz"],
+        "--lexicon", root / "xx-zz.train.tsv", "--lexicon", root / "yy-zz.train.tsv", "--out-dir", out)
+    # xx and yy never saw a lexicon between them, yet translate through the hub.
+    result = run("eval", out / "xx.mapped.vec", out / "yy.mapped.vec", root / "xx-yy.test.tsv", "--json")
+    assert json.loads(result.output)["csls"]["p@1"] > 0.95
+
+
+def test_translate_tsv(spaces):
+    root, paths = spaces
+    out = root / "aligned"
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--out-dir", out)
+    result = CliRunner().invoke(cli, ["translate", str(out / "xx.mapped.vec"), str(out / "zz.mapped.vec"),
+                                      "xx350", "nosuchword", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert [r[:3] for r in rows][0] == ["xx350", "1", "zz350"]
+    assert len(rows) == 3
+    assert "nosuchword" in result.stderr
+
+
+def test_all_oov_lexicon_is_a_clear_error(spaces, tmp_path):
+    root, paths = spaces
+    bad = tmp_path / "oov.tsv"
+    bad.write_text("cat\tgato\ndog\tperro\n")
+    out = root / "aligned"
+    result = run("align", paths["xx"], paths["zz"], "--lexicon", bad, "--out-dir", out, ok=False)
+    assert result.exit_code == 1
+    assert "Expected at least" in result.output and "out-of-vocabulary" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_mismatched_dimensions_named(spaces, tmp_path):
+    root, paths = spaces
+    small = tmp_path / "small.vec"
+    Embeddings([f"zz{i}" for i in range(50)], np.ones((50, 8))).write(small)
+    result = run("align", paths["xx"], small, "--lexicon", root / "xx-zz.train.tsv", "--out-dir", tmp_path / "o", ok=False)
+    assert result.exit_code == 1
+    assert "same dimension" in result.output and "small.vec" in result.output
+
+
+def test_malformed_vector_file_names_line(tmp_path, spaces):
+    root, paths = spaces
+    broken = tmp_path / "broken.vec"
+    broken.write_text("3 2\na 1 2\nb 1\nc 3 4\n")
+    result = run("eval", broken, paths["zz"], root / "xx-zz.test.tsv", ok=False)
+    assert result.exit_code == 1
+    assert "broken.vec:3" in result.output
+
+
+def test_failed_align_keeps_existing_outputs(spaces, tmp_path):
+    """A run that fails must not clobber the results of an earlier good run."""
+    root, paths = spaces
+    out = root / "aligned"
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--out-dir", out)
+    before = (out / "report.json").read_bytes()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("xx1\n")
+    result = run("align", paths["xx"], paths["zz"], "--lexicon", bad, "--out-dir", out, ok=False)
+    assert "bad.tsv:1" in result.output
+    assert (out / "report.json").read_bytes() == before
+    assert not list(out.glob(".*tmp"))
+
+
+def test_unknown_method_setting_is_rejected(spaces):
+    root, paths = spaces
+    result = run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv",
+                 "--out-dir", root / "o", "-p", "no_such_setting=3", ok=False)
+    assert result.exit_code != 0
+    assert "no setting 'no_such_setting'" in result.output
+
+
+def test_methods_lists_registries():
+    result = run("methods")
+    assert "procrustes" in result.output
+    assert "sgns" in result.output
