@@ -194,6 +194,7 @@ def test_header_that_is_not_two_positive_integers(tmp_path, header):
         (b"2 3\na 1 2 3\nb 4 5 6e\n", 3, "got '6e'"),
         (b"2 3\na 1 nan 3\nb 4 5 6\n", 2, "Expected finite values, got nan as value 2"),
         (b"2 3\na 1 2 3\nb 4 5 -inf\n", 3, "got -inf as value 3"),
+        (b"2 3\na 1 2 3\nb 4 5 1e39\n", 3, "got inf as value 3 (NaN, inf, or beyond float32's range"),
         (b"2 3\na 1 2 3\n\nb 4 5 6\n", 3, "got an empty line"),
     ],
 )

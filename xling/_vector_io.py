@@ -159,6 +159,14 @@ def _parse_lines_slow(buf: bytes, first_line: int, dim: int, path, encoding: str
         lines.pop()
     words: list[str] = []
     rows = np.empty((len(lines), dim), dtype=np.float32)
+    # Overflow to inf is reported by _check_finite, with the line; no warning.
+    with np.errstate(over="ignore"):
+        _fill_rows_slow(lines, rows, words, first_line, dim, path, encoding)
+    _check_finite(rows, first_line, path)
+    return words, rows
+
+
+def _fill_rows_slow(lines, rows, words, first_line, dim, path, encoding) -> None:
     for k, raw in enumerate(lines):
         line = first_line + k
         parts = raw.split()
@@ -166,7 +174,7 @@ def _parse_lines_slow(buf: bytes, first_line: int, dim: int, path, encoding: str
             raise FormatError(f"Expected 'word' and {dim} values, got an empty line", str(path), line)
         if len(parts) != dim + 1:
             raise FormatError(
-                f"Expected a word and {dim} values, got {len(parts) - 1} values after {parts[0][:40]!r}",
+                f"Expected a word and {dim} values, got {len(parts) - 1} values after {parts[0][:40].decode(encoding, 'replace')!r}",
                 str(path),
                 line,
             )
@@ -181,8 +189,6 @@ def _parse_lines_slow(buf: bytes, first_line: int, dim: int, path, encoding: str
                     line,
                 ) from None
         words.append(word)
-    _check_finite(rows, first_line, path)
-    return words, rows
 
 
 def _check_finite(rows: np.ndarray, first_line: int, path) -> None:
@@ -190,7 +196,10 @@ def _check_finite(rows: np.ndarray, first_line: int, path) -> None:
     if not finite.all():
         k, j = np.argwhere(~finite)[0]
         raise FormatError(
-            f"Expected finite values, got {rows[k, j]} as value {j + 1}", str(path), first_line + int(k)
+            f"Expected finite values, got {rows[k, j]} as value {j + 1} (NaN, inf, or beyond float32's "
+            f"range of +-3.4e38)",
+            str(path),
+            first_line + int(k),
         )
 
 
