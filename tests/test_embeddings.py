@@ -269,6 +269,13 @@ def test_binary_with_more_records_than_the_header(tmp_path, emb):
     assert err.line == 8 and "got more" in err.message
 
 
+def test_binary_undecodable_word_names_its_record(tmp_path):
+    records = [w + b" " + np.array([1.0, 2.0], dtype="<f4").tobytes() + b"\n" for w in (b"ok", b"caf\xe9", b"x")]
+    err = error_of(write_bytes(tmp_path / "l1.bin", b"3 2\n" + b"".join(records)))
+    assert err.line == 2 and "0xe9" in err.message
+    assert Embeddings.read(tmp_path / "l1.bin", encoding="latin-1").words == ["ok", "café", "x"]
+
+
 def test_binary_non_finite_and_bad_header(tmp_path):
     record = b"a " + np.array([1.0, np.inf], dtype="<f4").tobytes() + b"\n"
     err = error_of(write_bytes(tmp_path / "inf.bin", b"1 2\n" + record))

@@ -7,15 +7,15 @@ raises :class:`FormatError` naming file and line.
 How the text reader is fast
 ---------------------------
 Text files are read in chunks of whole lines (:data:`CHUNK_BYTES`). For each
-chunk, numpy finds the line ends and the token starts, counts the tokens of
-every line (each must hold a word and ``dim`` values), cuts out the words (the
-first token of each line) in one gather, blanks them, and parses all numbers of
-the chunk with a single ``np.fromstring`` call into a matrix that was sized from
-the header. Any surprise in a chunk (a wrong token count, a leading blank, a
-token that is not a number, undecodable bytes) sends that chunk to a plain
-line-by-line parser, which is the reference: it either accepts the chunk (it is
-more lenient about blanks) or raises the error with the exact line. So the fast
-path never decides what is valid, it only recognises the common case.
+chunk, numpy finds the line ends and the spaces, checks that every line has
+exactly ``dim`` separators (a word and ``dim`` values), cuts out the words (the
+first field of each line) with one gather, and parses all values of the chunk
+with one call to numpy's C text reader (``np.loadtxt`` on the chunk, skipping
+the word column). Any surprise in a chunk (a wrong field count, tabs, a leading
+blank, a field that is not a number, undecodable bytes) sends that chunk to a
+plain line-by-line parser, which is the reference: it either accepts the chunk
+(it is more lenient about blanks) or raises the error with the exact line. So
+the fast path never decides what is valid, it only recognises the common case.
 
 Peak memory is the final matrix plus a few chunk-sized buffers: rows are parsed
 straight into the preallocated matrix, and when the row count is unknown
@@ -25,9 +25,9 @@ reallocates in place (``mremap``) for large arrays instead of copying.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import IO, Callable, Sequence
 
@@ -206,70 +206,54 @@ def _check_finite(rows: np.ndarray, first_line: int, path) -> None:
 def _parse_lines_fast(buf: bytes, dim: int, encoding: str):
     """Vectorised parser for a block of complete lines ending in ``\\n``.
 
-    Returns (words, float32 rows of shape (n_lines, dim)), or None when anything
-    is unusual, so that the caller re-parses the block with
-    :func:`_parse_lines_slow`.
+    Handles the common layout: fields separated by single spaces, optionally a
+    trailing space (fastText) and ``\\r\\n`` line ends. Returns (words, float32
+    rows of shape (n_lines, dim)), or None for anything else, so that the
+    caller re-parses the block with :func:`_parse_lines_slow`.
     """
     a = np.frombuffer(buf, dtype=np.uint8)
-    # Bytes <= 32 are blanks here; that equals bytes.split()'s ASCII whitespace
-    # only if no other control byte occurs, which we check (cheaply) first.
-    if np.count_nonzero(a < 32) != np.count_nonzero((a >= 9) & (a <= 13)):
-        return None
-    is_ws = a <= 32
     ends = np.flatnonzero(a == 10)  # the block ends in "\n": one end per line
     n_lines = ends.size
+    # The only control bytes allowed here are "\n" and a "\r" right before it
+    # (tabs and the like take the slow path).
+    cr = a[ends - 1] == 13
+    if np.count_nonzero(a < 32) != n_lines + np.count_nonzero(cr):
+        return None
     starts = np.empty(n_lines, dtype=np.int64)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    if is_ws[starts].any():  # an empty line, or one that starts with a blank
+    if (a[starts] == 32).any():  # a line that starts with a blank
         return None
-    # Tokens per line must be 1 + dim: a token starts where a non-blank byte
-    # follows a blank, and every line starts with one.
-    tok_start = ~is_ws
-    tok_start[1:] &= is_ws[:-1]
-    tokens = np.flatnonzero(tok_start)
-    del tok_start
-    counts = np.diff(np.append(np.searchsorted(tokens, starts), tokens.size))
-    del tokens
-    if (counts != dim + 1).any():
+    # Count the separators of every line: exactly dim, plus one if the line
+    # ends in a space. So every line holds a word and dim fields.
+    spaces = np.flatnonzero(a == 32)
+    per_line = np.diff(np.searchsorted(spaces, np.append(starts, a.size)))
+    trailing = a[ends - 1 - cr] == 32
+    if (per_line != dim + trailing).any():
         return None
-    word_len = _first_blank(is_ws, starts)
-    del is_ws
-    # Gather each word plus the blank after it with one fancy index.
-    spans = word_len + 1
+    # Gather each word plus the space after it with one fancy index.
+    spans = spaces[np.searchsorted(spaces, starts)] - starts + 1
     span_ends = np.cumsum(spans)
     index = np.arange(span_ends[-1]) + np.repeat(starts - (span_ends - spans), spans)
-    word_bytes = a[index]
-    word_bytes[span_ends - 1] = 32  # the separator, whatever blank it was
     try:
-        words = word_bytes.tobytes().decode(encoding).split(" ")
+        words = a[index].tobytes().decode(encoding).split(" ")
     except UnicodeDecodeError:
         return None
     words.pop()  # the empty string after the last separator
-    numbers = a.copy()
-    numbers[index] = 32  # blank out the words: what remains is numbers and blanks
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        try:
-            values = np.fromstring(numbers.tobytes(), dtype=np.float32, sep=" ")
-        except (ValueError, DeprecationWarning):  # a token that is not a number
-            return None
-    if values.size != n_lines * dim:
+    del index, spaces
+    # numpy's C text reader parses the dim value columns and skips the word
+    # column; it raises on an empty or non-numeric field. Latin-1 decodes any
+    # byte, and the words it sees are not converted.
+    try:
+        values = np.loadtxt(
+            io.BytesIO(buf), dtype=np.float32, delimiter=" ", usecols=range(1, dim + 1), comments=None,
+            quotechar=None, encoding="latin-1", ndmin=2,
+        )
+    except ValueError:
         return None
-    return words, values.reshape(n_lines, dim)
-
-
-def _first_blank(is_ws: np.ndarray, starts: np.ndarray, window: int = 48) -> np.ndarray:
-    """Offset of the first blank after each line start (the length of the word)."""
-    # Words are short: look at a small window after each start first.
-    idx = starts[:, None] + np.arange(window)
-    np.minimum(idx, is_ws.size - 1, out=idx)
-    win = is_ws[idx]
-    length = win.argmax(axis=1)
-    if win[np.arange(starts.size), length].all():
-        return length
-    blanks = np.flatnonzero(is_ws)  # some word is longer than the window
-    return blanks[np.searchsorted(blanks, starts)] - starts
+    if values.shape != (n_lines, dim):
+        return None
+    return words, values
 
 
 def _iter_line_blocks(fh: IO[bytes], first_line: int, max_lines: int | None, rest: list[bytes]):
@@ -368,9 +352,10 @@ def read_glove(path: PathLike, *, limit: int | None = None, encoding: str = "utf
 def read_bin(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8"):
     """Read word2vec binary format: ``N D\\n`` then ``word<space>`` + D float32 per record.
 
-    Records are cut out of large chunks: find the space that ends the word, take
-    the next ``4 * D`` bytes. The optional newline after each record (word2vec's
-    C tool writes one) is skipped.
+    Records are cut out of large chunks: a Python loop finds the space that
+    ends each word; the ``4 * D`` bytes after it are gathered for all records
+    of the chunk at once. The optional newline after each record (word2vec's C
+    tool writes one) is skipped.
     """
     with open_binary(path) as fh:
         header = fh.readline()
@@ -381,33 +366,33 @@ def read_bin(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8
         record = 4 * dim
         rows = _Rows(_initial_capacity(path, want, record + 2, record + 2), dim, want)
         words: list[str] = []
+        raw_words: list[bytes] = []
+        offsets: list[int] = []
         buf, pos, eof = b"", 0, False
-        block: list[np.ndarray] = []
-        while len(words) < want:
+        while len(words) + len(raw_words) < want:
             if pos < len(buf) and buf[pos] == 10:
                 pos += 1
             space = buf.find(b" ", pos)
             if space < 0 or space + 1 + record > len(buf):
                 if eof:
-                    got = len(words)
+                    got = len(words) + len(raw_words)
                     raise FormatError(
                         f"Expected {n} vectors of {dim} float32 values as the header says, got {got} complete "
                         f"records and {len(buf) - pos} bytes (truncated file?)",
                         str(path),
                         got + 1,
                     )
-                if block:
-                    rows.append(np.stack(block))
-                    block = []
+                if offsets:
+                    _flush_records(buf, raw_words, offsets, words, rows, path, encoding)
                 chunk = fh.read(CHUNK_BYTES)
                 eof = not chunk
                 buf, pos = buf[pos:] + chunk, 0
                 continue
-            words.append(_decode_word(buf[pos:space], path, len(words) + 1, encoding))
-            block.append(np.frombuffer(buf, dtype="<f4", count=dim, offset=space + 1))
+            raw_words.append(buf[pos:space])
+            offsets.append(space + 1)
             pos = space + 1 + record
-        if block:
-            rows.append(np.stack(block))
+        if offsets:
+            _flush_records(buf, raw_words, offsets, words, rows, path, encoding)
         vectors = rows.finish()
         # A trailing newline may follow the last record; more bytes mean the header undercounts.
         if (limit is None or limit > n) and (buf[pos:].strip() or fh.read(1 << 16).strip()):
@@ -418,6 +403,25 @@ def read_bin(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8
             )
     _check_finite(vectors, 1, path)
     return words, vectors, 1
+
+
+def _flush_records(buf: bytes, raw_words: list[bytes], offsets: list[int], words: list[str], rows: _Rows,
+                   path, encoding: str) -> None:
+    """Decode the words and gather the vectors of the records found in ``buf``; empties the lists."""
+    first = len(words) + 1  # record number of raw_words[0]
+    try:
+        # Words hold no space (it ends them), so a space can join them.
+        decoded = b" ".join(raw_words).decode(encoding).split(" ")
+    except UnicodeDecodeError:
+        decoded = [_decode_word(w, path, first + k, encoding) for k, w in enumerate(raw_words)]
+    words.extend(decoded)
+    record = 4 * rows.dim
+    # A (n_bytes - record + 1, record) view of the chunk: indexing its rows copies
+    # exactly the records, without an index array per byte.
+    windows = np.lib.stride_tricks.sliding_window_view(np.frombuffer(buf, dtype=np.uint8), record)
+    rows.append(windows[offsets].view("<f4"))
+    raw_words.clear()
+    offsets.clear()
 
 
 # --------------------------------------------------------------------------- duplicates
