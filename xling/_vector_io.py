@@ -38,7 +38,7 @@ from xling.exceptions import FormatError
 
 logger = logging.getLogger(__name__)
 
-#: Bytes read per chunk by the text reader (whole lines are kept together).
+#: Bytes read per chunk (text chunks are cut at line ends).
 CHUNK_BYTES = 8 << 20
 #: Rows formatted per write call.
 WRITE_ROWS = 8192

@@ -15,7 +15,6 @@ guessed from the name (``.bin`` → binary) and from the first line.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
