@@ -1,14 +1,54 @@
 """Mapping solvers: one interface (:class:`BaseMapper`), many methods.
 
-``MAPPERS`` maps the names accepted by ``xling align --method`` to factories
-taking keyword settings (``normalize``, ``random_state``, ``device``...).
+``MAPPERS`` maps the names accepted by ``xling align --method`` to classes
+whose keyword hyperparameters (``normalize``, ``random_state``, ``device``...)
+follow scikit-learn conventions. Named recipes of published methods
+(:mod:`xling.map.presets`) are registered under their own names.
 """
 
 from xling.map._base import BaseMapper, check_pairs
+from xling.map.adversarial import Adversarial, AdversarialAutoencoder
+from xling.map.cca import CCA
+from xling.map.hub import HubAlignment, map_to_hub
+from xling.map.lstsq import LeastSquares
+from xling.map.maxmargin import MaxMargin
+from xling.map.multistep import MultiStep
+from xling.map.presets import PRESETS
 from xling.map.procrustes import Procrustes, orthogonal_procrustes
+from xling.map.rcsls import RCSLS
+from xling.map.selflearning import SelfLearning, seed_pairs, similarity_distribution_pairs
 
 MAPPERS = {
     "procrustes": Procrustes,
+    "lstsq": LeastSquares,
+    "cca": CCA,
+    "multistep": MultiStep,
+    "maxmargin": MaxMargin,
+    "rcsls": RCSLS,
+    "adversarial": Adversarial,
+    "adversarial-autoencoder": AdversarialAutoencoder,
+    "selflearning": SelfLearning,
+    "unsupervised": PRESETS["artetxe2018-unsupervised"],
+    **PRESETS,
 }
 
-__all__ = ["BaseMapper", "Procrustes", "orthogonal_procrustes", "check_pairs", "MAPPERS"]
+__all__ = [
+    "BaseMapper",
+    "Procrustes",
+    "LeastSquares",
+    "CCA",
+    "MultiStep",
+    "MaxMargin",
+    "RCSLS",
+    "Adversarial",
+    "AdversarialAutoencoder",
+    "SelfLearning",
+    "HubAlignment",
+    "map_to_hub",
+    "seed_pairs",
+    "similarity_distribution_pairs",
+    "orthogonal_procrustes",
+    "check_pairs",
+    "MAPPERS",
+    "PRESETS",
+]

@@ -118,6 +118,16 @@ class BaseMapper(BaseEstimator):
     def _fit(self, X: np.ndarray, Z: np.ndarray, pairs: np.ndarray | None) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def _emit(self, event: dict) -> None:
+        """Record one iteration of an iterative solver and pass it to ``callbacks``.
+
+        ``event`` has at least ``"iteration"`` and ``"progress"`` (0..1, an
+        upper bound of the run); it is appended to ``history_``.
+        """
+        self.history_.append(event)
+        for callback in getattr(self, "callbacks", ()) or ():
+            callback(event)
+
     def transform(self, X):
         """Map source vectors, shape (n, d_x) -> (n, k)."""
         check_is_fitted(self, "x_map_")

@@ -1,0 +1,133 @@
+"""The contract every registered mapper honours (scikit-learn style)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from xling import ConvergenceWarning, NotEnoughDataError
+from xling.map import MAPPERS
+
+# settings that keep the iterative solvers to a fraction of a second here
+FAST = {
+    "maxmargin": {"n_epochs": 3},
+    "rcsls": {"n_iter": 3},
+    "adversarial": {"n_epochs": 1, "epoch_size": 256, "dis_hidden": 16, "n_refinement": 1},
+    "adversarial-autoencoder": {"n_epochs": 1, "epoch_size": 256, "dis_hidden": 16},
+    "selflearning": {"max_iter": 3},
+    "unsupervised": {"max_iter": 4, "stochastic_interval": 1, "init_cutoff": 150},
+    "artetxe2018-unsupervised": {"max_iter": 4, "stochastic_interval": 1, "init_cutoff": 150},
+}
+
+
+def make(name: str, **extra):
+    cls = MAPPERS[name]
+    params = dict(FAST.get(name, {}))
+    names = cls().get_params()
+    if "random_state" in names:
+        params["random_state"] = 0
+    if "device" in names:
+        params["device"] = "cpu"
+    params.update(extra)
+    return cls(**params)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(200, 8)) * np.linspace(2, 0.5, 8)).astype(np.float32)
+    Q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    Z = (X @ Q + 0.01 * rng.normal(size=X.shape)).astype(np.float32)
+    pairs = np.stack([np.arange(100), np.arange(100)], axis=1)
+    return X, Z, pairs
+
+
+def fit(m, X, Z, pairs):
+    """Fit with the seed pairs, or without for unsupervised methods (whose
+    failure warnings on this tiny case are not what these tests check)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return m.fit(X, Z, pairs if m.supervised else None)
+
+
+@pytest.mark.parametrize("name", sorted(MAPPERS))
+def test_fit_returns_self_and_transforms_have_matching_shapes(name, data):
+    X, Z, pairs = data
+    X0, Z0 = X.copy(), Z.copy()
+    m = make(name)
+    assert fit(m, X, Z, pairs) is m
+    Y, W = m.transform(X), m.transform_target(Z)
+    assert isinstance(Y, np.ndarray) and Y.dtype == np.float32 and Y.shape[0] == len(X)
+    assert W.dtype == np.float32 and W.shape == (len(Z), Y.shape[1])
+    assert m.x_map_.shape[1] == m.z_map_.shape[1] == Y.shape[1]
+    np.testing.assert_array_equal(X, X0)  # inputs are not mutated
+    np.testing.assert_array_equal(Z, Z0)
+    # tensor in → float32 tensor out, same values
+    Yt = m.transform(torch.from_numpy(X))
+    assert isinstance(Yt, torch.Tensor) and Yt.dtype == torch.float32
+    np.testing.assert_allclose(Yt.numpy(), Y, atol=1e-5)
+    Wt = m.transform_target(torch.from_numpy(Z))
+    np.testing.assert_allclose(Wt.numpy(), W, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MAPPERS))
+def test_not_fitted_raises(name, data):
+    X, _, _ = data
+    with pytest.raises(NotFittedError):
+        make(name).transform(X)
+    with pytest.raises(NotFittedError):
+        make(name).transform_target(X)
+
+
+@pytest.mark.parametrize("name", sorted(MAPPERS))
+def test_seeded_fits_are_reproducible_and_clone_keeps_params(name, data):
+    X, Z, pairs = data
+    m = make(name)
+    a = fit(clone(m), X, Z, pairs)
+    b = fit(clone(m), X, Z, pairs)
+    np.testing.assert_array_equal(a.x_map_, b.x_map_)
+    np.testing.assert_array_equal(a.z_map_, b.z_map_)
+    assert clone(m).get_params() == m.get_params()
+
+
+@pytest.mark.parametrize("name", sorted(MAPPERS))
+def test_bad_inputs_give_clear_errors(name, data):
+    X, Z, pairs = data
+    m = make(name)
+    with pytest.raises(ValueError, match="finite"):
+        bad = X.copy()
+        bad[3, 1] = np.nan
+        fit(m, bad, Z, pairs)
+    if m.same_dim:
+        with pytest.raises(ValueError, match="same dimension"):
+            fit(m, X, Z[:, :5], pairs)
+    if m.supervised:
+        with pytest.raises(NotEnoughDataError, match="at least"):
+            m.fit(X, Z, pairs[:1])
+        with pytest.raises(ValueError, match="out-of-range"):
+            m.fit(X, Z, pairs + 150)
+    else:
+        with pytest.raises(ValueError, match="pairs"):
+            m.fit(X, Z, pairs)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(MAPPERS) if not MAPPERS[n]().same_dim])
+def test_different_dimensions_are_accepted_when_the_solver_allows(name, data):
+    X, Z, pairs = data
+    m = fit(make(name), X, Z[:, :6], pairs)
+    assert m.transform(X).shape[1] == m.transform_target(Z[:, :6]).shape[1]
+
+
+@pytest.mark.parametrize("name", ["maxmargin", "rcsls", "selflearning", "adversarial", "unsupervised"])
+def test_iterative_solvers_report_progress(name, data):
+    X, Z, pairs = data
+    events = []
+    m = fit(make(name, callbacks=[events.append]), X, Z, pairs)
+    assert events and events == m.history_
+    assert all(0 < e["progress"] <= 1 for e in events)
+    assert events[-1]["iteration"] >= 1

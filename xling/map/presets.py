@@ -1,0 +1,132 @@
+"""Named recipes: published methods as configurations of the solvers.
+
+Each recipe is a small subclass whose constructor defaults are the published
+settings, so ``xling align --method NAME`` and ``MAPPERS[NAME]()`` give the
+method as described, and every setting can still be overridden.
+
+========================  ==================================================
+name                      recipe
+========================  ==================================================
+mikolov2013               least squares on raw vectors
+xing2015                  unit length + orthogonal map
+artetxe2016               unit, center, unit + orthogonal map
+faruqui2014               unit length + CCA keeping 80% of the directions
+artetxe2018-supervised    multi-step: unit, center, unit; whitening;
+                          re-weighting S^0.5 on both sides; de-whitening
+artetxe2018-unsupervised  similarity-distribution initialisation, stochastic
+                          self-learning (CSLS, union) around the multi-step map
+========================  ==================================================
+"""
+
+from __future__ import annotations
+
+from xling.map.cca import CCA
+from xling.map.lstsq import LeastSquares
+from xling.map.multistep import MultiStep
+from xling.map.procrustes import Procrustes
+from xling.map.selflearning import SelfLearning
+
+__all__ = ["Mikolov2013", "Xing2015", "Artetxe2016", "Faruqui2014", "Artetxe2018Supervised",
+           "Artetxe2018Unsupervised", "PRESETS"]
+
+
+class Mikolov2013(LeastSquares):
+    """Mikolov, Le & Sutskever (2013): least squares on raw vectors."""
+
+    def __init__(self, normalize=None, alpha: float = 0.0):
+        super().__init__(normalize=normalize, alpha=alpha)
+
+
+class Xing2015(Procrustes):
+    """Xing, Wang, Liu & Lin (2015, NAACL): unit-length vectors, orthogonal map."""
+
+    def __init__(self, normalize=("unit",)):
+        super().__init__(normalize=normalize)
+
+
+class Artetxe2016(Procrustes):
+    """Artetxe, Labaka & Agirre (2016, EMNLP): unit, center, unit, then orthogonal map."""
+
+    def __init__(self, normalize=("unit", "center", "unit")):
+        super().__init__(normalize=normalize)
+
+
+class Faruqui2014(CCA):
+    """Faruqui & Dyer (2014, EACL): unit-length vectors, CCA keeping 80% of the directions."""
+
+    def __init__(self, normalize=("unit",), keep: float = 0.8, reg: float = 1e-3):
+        super().__init__(normalize=normalize, keep=keep, reg=reg)
+
+
+class Artetxe2018Supervised(MultiStep):
+    """Artetxe, Labaka & Agirre (2018, AAAI): the best supervised multi-step recipe.
+
+    Unit, center, unit; whitening; orthogonal map; re-weighting of both sides
+    by the square root of the singular values; each side de-whitened with its
+    own covariance.
+    """
+
+    def __init__(
+        self,
+        normalize=("unit", "center", "unit"),
+        whiten=True,
+        src_reweight: float = 0.5,
+        tgt_reweight: float = 0.5,
+        src_dewhiten: str | None = "src",
+        tgt_dewhiten: str | None = "tgt",
+        dim_reduction: int | None = None,
+    ):
+        super().__init__(
+            normalize=normalize, whiten=whiten, src_reweight=src_reweight, tgt_reweight=tgt_reweight,
+            src_dewhiten=src_dewhiten, tgt_dewhiten=tgt_dewhiten, dim_reduction=dim_reduction,
+        )
+
+
+class Artetxe2018Unsupervised(SelfLearning):
+    """Artetxe, Labaka & Agirre (2018, ACL): fully unsupervised robust self-learning.
+
+    Similarity-distribution initialisation on the 4,000 most frequent words,
+    then self-learning with stochastic dictionary induction (keep probability
+    0.1, doubled after 50 iterations without improvement), CSLS, forward and
+    backward pairs (union) among the 20,000 most frequent words, around the
+    multi-step map of :class:`Artetxe2018Supervised`. Needs no lexicon.
+    """
+
+    def __init__(
+        self,
+        mapper=None,
+        seed: str = "unsupervised",
+        method: str = "csls",
+        knn_k: int = 10,
+        direction: str = "union",
+        threshold: float | None = None,
+        vocabulary_cutoff: int = 20_000,
+        max_iter: int = 1000,
+        tol: float = 1e-6,
+        stochastic_initial: float = 0.1,
+        stochastic_multiplier: float = 2.0,
+        stochastic_interval: int = 50,
+        init_cutoff: int = 4000,
+        device=None,
+        random_state=None,
+        callbacks=(),
+    ):
+        super().__init__(
+            mapper=mapper, seed=seed, method=method, knn_k=knn_k, direction=direction, threshold=threshold,
+            vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol, stochastic_initial=stochastic_initial,
+            stochastic_multiplier=stochastic_multiplier, stochastic_interval=stochastic_interval,
+            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
+        )
+
+    def _sub_mapper(self):
+        return Artetxe2018Supervised() if self.mapper is None else self.mapper
+
+
+PRESETS = {
+    "mikolov2013": Mikolov2013,
+    "xing2015": Xing2015,
+    "artetxe2016": Artetxe2016,
+    "faruqui2014": Faruqui2014,
+    "artetxe2018-supervised": Artetxe2018Supervised,
+    "artetxe2018-unsupervised": Artetxe2018Unsupervised,
+}

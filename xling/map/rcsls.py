@@ -1,0 +1,156 @@
+"""Relaxed CSLS loss (Joulin et al. 2018)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from xling._utils import resolve_device
+from xling.map._base import BaseMapper
+from xling.map.procrustes import orthogonal_procrustes
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RCSLS"]
+
+_CONSTRAINTS = (None, "none", "spectral", "orthogonal")
+
+
+def _topk_indices(Q: torch.Tensor, K: torch.Tensor, k: int, batch_size: int = 1024) -> torch.Tensor:
+    """Rows of K with the k largest dot products with each row of Q, shape (n_q, k)."""
+    return torch.cat([(Q[s : s + batch_size] @ K.T).topk(k, dim=1).indices for s in range(0, len(Q), batch_size)])
+
+
+class RCSLS(BaseMapper):
+    """Linear map trained to maximise the relaxed CSLS retrieval criterion.
+
+    Joulin, Bojanowski, Mikolov, Jégou & Grave (2018), "Loss in translation:
+    learning bilingual word mapping with a retrieval criterion" (EMNLP).
+    With unit vectors and ŷ_i = x_i W, the loss over the seed pairs is
+
+        (1/n) Σ_i [ −2 ŷ_iᵀ y_i + (1/k) Σ_{y ∈ N_Y(ŷ_i)} ŷ_iᵀ y + (1/k) Σ_{ŷ ∈ N_X(y_i)} ŷᵀ y_i ],
+
+    where N_Y(ŷ_i) are the k nearest target words of ŷ_i and N_X(y_i) the k
+    nearest mapped source words of y_i, both searched among the first
+    ``n_neighbours`` (most frequent) words of each side. Full-batch gradient
+    descent from the Procrustes solution; the step is halved (and the update
+    undone) when the loss rises, as in the paper's implementation. The map is
+    unconstrained, or projected after each step onto the unit spectral-norm
+    ball (``"spectral"``, the convex relaxation of the paper) or onto the
+    orthogonal matrices (``"orthogonal"``).
+
+    Parameters
+    ----------
+    normalize : str or sequence of str, optional
+    knn_k : int
+        k of the CSLS neighbourhoods.
+    n_neighbours : int
+        Vocabulary subset (first rows of X and Z) searched for neighbours.
+    n_iter : int
+        Gradient steps.
+    lr : float
+        Initial step size.
+    constraint : {None, "spectral", "orthogonal"}
+    device : str, optional
+    callbacks : sequence of callables
+        Called with one dict per iteration (``iteration``, ``progress``,
+        ``loss``, ``lr``).
+
+    Attributes
+    ----------
+    x_map_ : ndarray of shape (d, d)
+    z_map_ : ndarray of shape (d, d)
+        The identity.
+    initial_loss_ : float
+        Loss of the Procrustes starting point.
+    history_ : list of dict
+        Loss per iteration.
+
+    Notes
+    -----
+    Deterministic (full batch, exact neighbours): there is no random state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 10)); Q, _ = np.linalg.qr(rng.normal(size=(10, 10)))
+    >>> m = RCSLS(n_iter=5, device="cpu").fit(X, X @ Q + 0.05 * rng.normal(size=(500, 10)))
+    >>> m.x_map_.shape
+    (10, 10)
+    """
+
+    def __init__(
+        self,
+        normalize=("unit", "center", "unit"),
+        knn_k: int = 10,
+        n_neighbours: int = 200_000,
+        n_iter: int = 20,
+        lr: float = 1.0,
+        constraint: str | None = "spectral",
+        device=None,
+        callbacks=(),
+    ):
+        self.normalize = normalize
+        self.knn_k = knn_k
+        self.n_neighbours = n_neighbours
+        self.n_iter = n_iter
+        self.lr = lr
+        self.constraint = constraint
+        self.device = device
+        self.callbacks = callbacks
+
+    def _fit(self, X, Z, pairs):
+        if self.constraint not in _CONSTRAINTS:
+            raise ValueError(f"Expected constraint in {_CONSTRAINTS}, got {self.constraint!r}")
+        if self.knn_k < 1 or self.n_iter < 0 or self.lr <= 0:
+            raise ValueError(f"Expected knn_k >= 1, n_iter >= 0, lr > 0, got {self.knn_k}, {self.n_iter}, {self.lr}")
+        device = resolve_device(self.device)
+        k = min(self.knn_k, len(X), len(Z), self.n_neighbours)
+        unit = lambda A: A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)  # noqa: E731
+        Xt, Zt = unit(torch.from_numpy(X).to(device)), unit(torch.from_numpy(Z).to(device))
+        Xs, Ys = Xt[pairs[:, 0]], Zt[pairs[:, 1]]
+        Xneg, Zneg = Xt[: self.n_neighbours], Zt[: self.n_neighbours]
+        W = torch.from_numpy(orthogonal_procrustes(Xs.cpu().numpy(), Ys.cpu().numpy()).astype(np.float32)).to(device)
+
+        def loss_and_grad(W):
+            W = W.detach().requires_grad_(True)
+            with torch.no_grad():
+                Yhat = Xs @ W
+                nn_y = _topk_indices(Yhat, Zneg, k)  # N_Y(ŷ_i)
+                nn_x = _topk_indices(Ys, Xneg @ W, k)  # N_X(y_i)
+            Yhat = Xs @ W
+            fwd = torch.einsum("nd,nkd->n", Yhat, Zneg[nn_y]) / k
+            bwd = torch.einsum("nkd,nd->n", Xneg[nn_x] @ W, Ys) / k
+            loss = (-2 * (Yhat * Ys).sum(dim=1) + fwd + bwd).mean()
+            loss.backward()
+            return loss.item(), W.grad
+
+        lr = self.lr
+        loss, grad = loss_and_grad(W)
+        self.initial_loss_ = loss
+        for it in range(1, self.n_iter + 1):
+            W_new = self._project(W - lr * grad)
+            new_loss, new_grad = loss_and_grad(W_new)
+            if not np.isfinite(new_loss):
+                raise FloatingPointError(f"RCSLS diverged at iteration {it}: loss is {new_loss} (try a smaller lr)")
+            if new_loss > loss:
+                lr /= 2  # overshoot: undo the step and retry with half the step size
+            else:
+                W, loss, grad = W_new, new_loss, new_grad
+            event = {"iteration": it, "progress": it / self.n_iter, "loss": loss, "lr": lr}
+            logger.info("rcsls iteration %d/%d: loss %.5f, lr %.3g", it, self.n_iter, loss, lr)
+            self._emit(event)
+        self.n_iter_ = self.n_iter
+        self.x_map_ = W.cpu().numpy()
+        self.z_map_ = np.eye(Z.shape[1])
+
+    def _project(self, W: torch.Tensor) -> torch.Tensor:
+        if self.constraint in (None, "none"):
+            return W
+        U, s, Vh = torch.linalg.svd(W.double(), full_matrices=False)
+        if self.constraint == "orthogonal":
+            return (U @ Vh).to(W.dtype)
+        return ((U * s.clamp(max=1.0)) @ Vh).to(W.dtype)

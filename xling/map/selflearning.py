@@ -1,0 +1,385 @@
+"""Self-learning around any supervised mapper (Artetxe et al. 2017, 2018; Vulić & Korhonen 2016)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import warnings
+from typing import Sequence
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
+
+from xling._utils import check_random_state, resolve_device, torch_generator
+from xling.exceptions import ConvergenceWarning, NotEnoughDataError
+from xling.map._base import BaseMapper
+from xling.map._diagnosis import diagnose
+from xling.map._neighbours import DIRECTIONS, induce_dictionary, mutual_best, unit_rows
+from xling.map.procrustes import Procrustes
+from xling.preprocessing import Normalizer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SelfLearning", "seed_pairs", "similarity_distribution_pairs", "SEEDS"]
+
+SEEDS = ("pairs", "identical", "numerals", "unsupervised")
+_NUMERAL = re.compile(r"^[0-9]+([.,:/-][0-9]+)*$")
+
+
+def seed_pairs(src_words: Sequence[str], tgt_words: Sequence[str], kind: str = "identical") -> np.ndarray:
+    """Seed pairs from the vocabularies alone.
+
+    Parameters
+    ----------
+    src_words, tgt_words : sequence of str
+        Row order of X and Z.
+    kind : {"identical", "numerals"}
+        Words spelled identically in both vocabularies (Smith et al. 2017), or
+        only numerals such as "1848" or "3,5" (Artetxe et al. 2017).
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), int64
+
+    Examples
+    --------
+    >>> seed_pairs(["the", "1848", "paris"], ["paris", "le", "1848"]).tolist()
+    [[1, 2], [2, 0]]
+    >>> seed_pairs(["the", "1848", "paris"], ["paris", "le", "1848"], kind="numerals").tolist()
+    [[1, 2]]
+    """
+    if kind not in ("identical", "numerals"):
+        raise ValueError(f"Expected kind 'identical' or 'numerals', got {kind!r}")
+    tgt_index = {w: j for j, w in enumerate(tgt_words)}
+    rows = [
+        (i, tgt_index[w])
+        for i, w in enumerate(src_words)
+        if w in tgt_index and (kind == "identical" or _NUMERAL.match(w))
+    ]
+    return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def similarity_distribution_pairs(
+    X: np.ndarray,
+    Z: np.ndarray,
+    *,
+    cutoff: int = 4000,
+    method: str = "csls",
+    knn_k: int = 10,
+    direction: str = "union",
+    normalize=("unit", "center", "unit"),
+    device=None,
+) -> np.ndarray:
+    """An initial dictionary with no bilingual signal (Artetxe et al. 2018 ACL, §3.2).
+
+    Words and their translations have similar *distributions of similarities*
+    to the rest of their own vocabulary, whatever the rotation between the two
+    spaces. For the first ``cutoff`` rows, each word is described by the sorted
+    row of ``sqrt(M)`` where ``M = X Xᵀ`` (the square root, computed as
+    ``U S Uᵀ`` from the SVD ``X = U S Vᵀ``, makes the distributions less
+    peaked), these descriptors are normalised, and words are matched across
+    languages by nearest neighbour (CSLS) between descriptors.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_x, d_x)
+    Z : ndarray of shape (n_z, d_z)
+        Normalised embeddings, rows sorted by frequency.
+    cutoff : int
+        Most frequent words used on each side.
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), int64
+    """
+    n = min(cutoff, len(X), len(Z))
+    descriptors = []
+    for A in (X[:n], Z[:n]):
+        U, s, _ = np.linalg.svd(A.astype(np.float64), full_matrices=False)
+        sim = (U * s) @ U.T
+        sim.sort(axis=1)
+        descriptors.append(Normalizer(normalize).fit_transform(sim.astype(np.float32)))
+    dev = resolve_device(device)
+    A, B = (torch.from_numpy(D).to(dev) for D in descriptors)
+    pairs, _ = induce_dictionary(A, B, method=method, knn_k=knn_k, direction=direction)
+    return pairs
+
+
+class _SeedSupervised:
+    """``supervised`` read from ``seed``: on an instance its value, on the class the default."""
+
+    def __get__(self, obj, owner) -> bool:
+        seed = obj.seed if obj is not None else inspect.signature(owner.__init__).parameters["seed"].default
+        return seed == "pairs"
+
+
+class _SubMapperSameDim:
+    """``same_dim`` of the sub-mapper (of the default one on the class)."""
+
+    def __get__(self, obj, owner) -> bool:
+        return (obj if obj is not None else owner())._sub_mapper().same_dim
+
+
+class SelfLearning(BaseMapper):
+    """Iterate: fit the mapper → induce a dictionary → refit, until no improvement.
+
+    Artetxe, Labaka & Agirre (2017, ACL), "Learning bilingual word embeddings
+    with (almost) no bilingual data", and (2018, ACL) "A robust self-learning
+    method for fully unsupervised cross-lingual mappings of word embeddings".
+    Each iteration fits a clone of ``mapper`` on the current dictionary, maps
+    the ``vocabulary_cutoff`` most frequent words of each side and takes as new
+    dictionary their best matches (CSLS or cosine, forward, backward, their
+    union, or only mutual nearest neighbours, the *symmetric* constraint of
+    Vulić & Korhonen 2016, "On the role of seed lexicons in learning bilingual
+    word embeddings", ACL). The objective is the mean best similarity over
+    both directions; the loop stops when it improves by less than ``tol``.
+
+    With ``stochastic_initial < 1`` (stochastic dictionary induction, Artetxe
+    et al. 2018 ACL), each similarity is kept with probability p, starting at
+    ``stochastic_initial`` and multiplied by ``stochastic_multiplier`` after
+    ``stochastic_interval`` iterations without improvement; the loop ends at
+    p = 1 with no further improvement.
+
+    Seeds
+    -----
+    ``"pairs"``: the given ``pairs`` (None: row i with row i).
+    ``"identical"`` / ``"numerals"``: identical strings / numerals, from the
+    ``src_words``/``tgt_words`` given to :meth:`fit` (plus ``pairs`` if given).
+    ``"unsupervised"``: no bilingual signal at all; the initial dictionary
+    comes from :func:`similarity_distribution_pairs`. The result is checked
+    against a random rotation with the unsupervised criterion of Conneau et al.
+    (2018) (``diagnosis_``), and a failed run says so.
+
+    Parameters
+    ----------
+    mapper : BaseMapper, optional
+        Supervised solver to iterate (cloned); default ``Procrustes()``. Its
+        ``normalize`` is the normalisation of the whole method.
+    seed : {"pairs", "identical", "numerals", "unsupervised"}
+    method : {"csls", "nn"}
+        Similarity used for dictionary induction.
+    knn_k : int
+        CSLS neighbourhood size.
+    direction : {"forward", "backward", "union", "intersection"}
+    threshold : float, optional
+        Induced pairs scoring below it are dropped.
+    vocabulary_cutoff : int
+        Most frequent words of each side that take part in induction (rows are
+        assumed sorted by frequency, as in .vec files).
+    max_iter : int
+        Upper bound on iterations (a :class:`ConvergenceWarning` when reached).
+    tol : float
+        Smallest objective improvement that counts.
+    stochastic_initial, stochastic_multiplier : float
+    stochastic_interval : int
+    init_cutoff : int
+        Words per side for the unsupervised initialisation.
+    device : str, optional
+        Where induction runs; None picks CUDA when available.
+    random_state : int, optional
+        Seeds the stochastic dictionary induction and the diagnosis.
+    callbacks : sequence of callables
+        Called with one dict per iteration (``iteration``, ``progress`` (upper
+        bound), ``objective``, ``n_pairs``, ``keep_prob``).
+
+    Attributes
+    ----------
+    mapper_ : BaseMapper
+        The sub-mapper fitted on the final dictionary.
+    x_map_, z_map_ : ndarray
+        Those of ``mapper_``.
+    pairs_ : ndarray of shape (n_pairs, 2)
+        The final dictionary.
+    seed_pairs_ : ndarray of shape (n_seed, 2)
+        The initial dictionary.
+    diagnosis_ : dict
+        Unsupervised criterion against a random rotation, with ``success`` and
+        a ``message`` (see above); set for every seed.
+    history_ : list of dict
+        One entry per iteration.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(400, 8)); Q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    >>> m = SelfLearning(random_state=0, device="cpu").fit(X, X @ Q, [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [7, 7], [8, 8], [9, 9]])
+    >>> float((m.pairs_[:, 0] == m.pairs_[:, 1]).mean())
+    1.0
+    """
+
+    def __init__(
+        self,
+        mapper: BaseMapper | None = None,
+        seed: str = "pairs",
+        method: str = "csls",
+        knn_k: int = 10,
+        direction: str = "union",
+        threshold: float | None = None,
+        vocabulary_cutoff: int = 20_000,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        stochastic_initial: float = 1.0,
+        stochastic_multiplier: float = 2.0,
+        stochastic_interval: int = 50,
+        init_cutoff: int = 4000,
+        device=None,
+        random_state=None,
+        callbacks=(),
+    ):
+        self.mapper = mapper
+        self.seed = seed
+        self.method = method
+        self.knn_k = knn_k
+        self.direction = direction
+        self.threshold = threshold
+        self.vocabulary_cutoff = vocabulary_cutoff
+        self.max_iter = max_iter
+        self.tol = tol
+        self.stochastic_initial = stochastic_initial
+        self.stochastic_multiplier = stochastic_multiplier
+        self.stochastic_interval = stochastic_interval
+        self.init_cutoff = init_cutoff
+        self.device = device
+        self.random_state = random_state
+        self.callbacks = callbacks
+
+    # pairs=None means "row i with row i" only for seed="pairs"
+    supervised = _SeedSupervised()  # type: ignore[assignment]
+
+    same_dim = _SubMapperSameDim()  # type: ignore[assignment]
+
+    def _sub_mapper(self) -> BaseMapper:
+        return Procrustes() if self.mapper is None else self.mapper
+
+    def fit(self, X, Z, pairs=None, *, src_words: Sequence[str] | None = None, tgt_words: Sequence[str] | None = None):
+        """Learn the maps.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_x, d_x)
+        Z : array-like of shape (n_z, d_z)
+            Rows sorted by frequency (induction uses the first rows).
+        pairs : array-like of shape (n_pairs, 2), optional
+            Seed pairs (``seed="pairs"``, or added to identical/numeral seeds).
+        src_words, tgt_words : sequence of str, optional
+            The words of the rows of X and Z; required by ``seed="identical"``
+            and ``seed="numerals"``, refused otherwise.
+
+        Returns
+        -------
+        self
+        """
+        if self.seed not in SEEDS:
+            raise ValueError(f"Expected seed in {SEEDS}, got {self.seed!r}")
+        words_given = src_words is not None or tgt_words is not None
+        if self.seed in ("identical", "numerals"):
+            if src_words is None or tgt_words is None:
+                raise ValueError(f"Expected src_words and tgt_words for seed={self.seed!r}, got none")
+            if len(src_words) != len(X) or len(tgt_words) != len(Z):
+                raise ValueError(
+                    f"Expected one word per row, got {len(src_words)} words for {len(X)} rows of X and "
+                    f"{len(tgt_words)} words for {len(Z)} rows of Z"
+                )
+            found = seed_pairs(src_words, tgt_words, self.seed)
+            logger.info("seed=%s: %d pairs from the vocabularies", self.seed, len(found))
+            if len(found) == 0 and pairs is None:
+                raise NotEnoughDataError(f"Expected some {self.seed} words shared by both vocabularies, found none")
+            if pairs is not None:
+                found = np.unique(np.concatenate([np.asarray(pairs, dtype=np.int64).reshape(-1, 2), found]), axis=0)
+            pairs = found
+        elif words_given:
+            raise ValueError(f"Expected src_words/tgt_words only with seed='identical' or 'numerals', got seed={self.seed!r}")
+        if self.seed == "unsupervised" and pairs is not None:
+            raise ValueError("Expected pairs=None with seed='unsupervised' (it uses no bilingual signal)")
+        return super().fit(X, Z, pairs)
+
+    def _fit(self, X, Z, pairs):
+        if self.method not in ("csls", "nn"):
+            raise ValueError(f"Expected method 'csls' or 'nn', got {self.method!r}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"Expected direction in {DIRECTIONS}, got {self.direction!r}")
+        if not 0 < self.stochastic_initial <= 1 or self.stochastic_multiplier <= 1 or self.stochastic_interval < 1:
+            raise ValueError(
+                "Expected 0 < stochastic_initial <= 1, stochastic_multiplier > 1, stochastic_interval >= 1, got "
+                f"{self.stochastic_initial}, {self.stochastic_multiplier}, {self.stochastic_interval}"
+            )
+        if self.max_iter < 1:
+            raise ValueError(f"Expected max_iter >= 1, got {self.max_iter}")
+        rng = check_random_state(self.random_state)
+        device = resolve_device(self.device)
+        gen = torch_generator(rng, device)
+        base = self._sub_mapper()
+        if pairs is None:
+            steps = base.get_params().get("normalize")
+            Nx = Normalizer(steps).fit_transform(X[: self.init_cutoff])
+            Nz = Normalizer(steps).fit_transform(Z[: self.init_cutoff])
+            pairs = similarity_distribution_pairs(
+                Nx, Nz, cutoff=self.init_cutoff, method=self.method, knn_k=self.knn_k, normalize=steps, device=device
+            )
+            logger.info("unsupervised initialisation: %d pairs", len(pairs))
+        self.seed_pairs_ = pairs
+        cut = min(self.vocabulary_cutoff, len(X), len(Z))
+        keep_prob = self.stochastic_initial
+        best, last_improvement = -np.inf, 0
+        converged = False
+        for it in range(1, self.max_iter + 1):
+            mapper = clone(base).fit(X, Z, pairs)
+            A = torch.from_numpy(mapper.transform(X[:cut])).to(device)
+            B = torch.from_numpy(mapper.transform_target(Z[:cut])).to(device)
+            new_pairs, objective = induce_dictionary(
+                A, B, method=self.method, knn_k=self.knn_k, direction=self.direction,
+                threshold=self.threshold, keep_prob=keep_prob, generator=gen,
+            )
+            if not np.isfinite(objective):
+                raise FloatingPointError(f"SelfLearning diverged at iteration {it}: objective is {objective}")
+            improved = objective - best >= self.tol
+            if improved:
+                best, last_improvement = objective, it
+            event = {
+                "iteration": it, "progress": it / self.max_iter, "objective": objective,
+                "n_pairs": int(len(new_pairs)), "keep_prob": keep_prob,
+            }
+            logger.info("self-learning iteration %d: objective %.5f, %d pairs, keep_prob %.3g", it, objective, len(new_pairs), keep_prob)
+            self._emit(event)
+            if len(new_pairs) < base.min_pairs:
+                raise NotEnoughDataError(
+                    f"SelfLearning induced only {len(new_pairs)} pairs at iteration {it} (threshold {self.threshold}?); "
+                    f"{type(base).__name__} needs {base.min_pairs}"
+                )
+            if keep_prob >= 1.0 and not improved:
+                converged = True
+                break
+            pairs = new_pairs
+            if keep_prob < 1.0 and it - last_improvement >= self.stochastic_interval:
+                keep_prob = min(1.0, keep_prob * self.stochastic_multiplier)
+                last_improvement = it
+        if not converged:
+            warnings.warn(
+                f"SelfLearning stopped after max_iter={self.max_iter} iterations before the objective converged",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            mapper = clone(base).fit(X, Z, pairs)
+            A = torch.from_numpy(mapper.transform(X[:cut])).to(device)
+            B = torch.from_numpy(mapper.transform_target(Z[:cut])).to(device)
+        self.mapper_ = mapper
+        self.pairs_ = pairs
+        self.n_iter_ = it
+        self.diagnosis_ = diagnose(A, B, knn_k=self.knn_k, generator=gen)
+        if self.seed == "unsupervised" and not self.diagnosis_["success"]:
+            warnings.warn(f"Unsupervised self-learning: {self.diagnosis_['message']}", ConvergenceWarning, stacklevel=3)
+        self.x_map_, self.z_map_ = mapper.x_map_, mapper.z_map_
+
+    def transform(self, X):
+        """Map source vectors with the final sub-mapper, shape (n, d_x) -> (n, k)."""
+        check_is_fitted(self, "mapper_")
+        return self.mapper_.transform(X)
+
+    def transform_target(self, Z):
+        """Map target vectors with the final sub-mapper, shape (n, d_z) -> (n, k)."""
+        check_is_fitted(self, "mapper_")
+        return self.mapper_.transform_target(Z)
