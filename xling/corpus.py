@@ -15,14 +15,18 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from xling._utils import PathLike, iter_lines
+from xling._utils import PathLike, iter_lines, open_binary
 from xling.exceptions import FormatError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["tokenize", "LineCorpus", "ParallelCorpus", "TOKEN_PATTERN"]
+__all__ = ["tokenize", "LineCorpus", "ParallelCorpus", "TOKEN_PATTERN", "LINE_END"]
 
 TOKEN_PATTERN = re.compile(r"[^\W_]+")
+# The same tokens plus each newline as a token of its own, so that a block of
+# many lines is tokenised by one regex call and line ends stay visible.
+_BLOCK_PATTERN = re.compile(r"[^\W_]+|\n")
+LINE_END = "\n"
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -70,6 +74,49 @@ class LineCorpus:
             tokens = tokenize(line, self.lowercase)
             if tokens:
                 yield tokens
+
+    def iter_token_blocks(self, block_lines: int = 4096) -> Iterator[list[str]]:
+        """Yield the tokens of ``block_lines`` lines at a time, each line closed by :data:`LINE_END`.
+
+        The same tokens as iterating the corpus (empty lines give a lone
+        ``LINE_END``), several times faster: one decode, one lower-casing and
+        one regex call per block instead of per line.
+
+        Raises
+        ------
+        FormatError
+            On undecodable bytes, naming the line.
+        """
+        first = 1  # number of the first line of the current block
+        with open_binary(self.path) as fh:
+            while True:
+                lines = fh.readlines(block_lines * 128)
+                if self.max_lines is not None:
+                    lines = lines[: max(self.max_lines - first + 1, 0)]
+                if not lines:
+                    return
+                raw = b"".join(lines)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    # Re-decode line by line only to name the bad line.
+                    for number, line in enumerate(lines, start=first):
+                        try:
+                            line.decode("utf-8")
+                        except UnicodeDecodeError as exc:
+                            raise FormatError(
+                                f"Expected utf-8 text, got undecodable byte 0x{line[exc.start]:02x} "
+                                f"at column {exc.start + 1}",
+                                str(self.path),
+                                number,
+                            ) from None
+                    raise  # pragma: no cover - the block failed, so one line must
+                if not text.endswith("\n"):
+                    text += "\n"
+                if self.lowercase:
+                    text = text.lower()
+                yield _BLOCK_PATTERN.findall(text)
+                first += len(lines)
 
     def __repr__(self) -> str:
         return f"LineCorpus({str(self.path)!r}, lowercase={self.lowercase})"

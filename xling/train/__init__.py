@@ -4,8 +4,18 @@
 """
 
 from xling.train._base import BaseTrainer
+from xling.train.cbow import CBOW
+from xling.train.sgns import SkipGram
 from xling.train.vocab import Vocabulary
 
-TRAINERS: dict = {}
+TRAINERS: dict = {"sgns": SkipGram, "cbow": CBOW}
 
-__all__ = ["BaseTrainer", "Vocabulary", "TRAINERS"]
+# Joint bilingual trainers (``xling train-joint --method``); imported after the
+# monolingual ones, which they build on.
+from xling.train.bilbowa import BilBOWA  # noqa: E402
+from xling.train.pseudo import PseudoBilingual  # noqa: E402
+from xling.train.transgram import TransGram  # noqa: E402
+
+JOINT_TRAINERS: dict = {"bilbowa": BilBOWA, "transgram": TransGram, "pseudo": PseudoBilingual}
+
+__all__ = ["BaseTrainer", "Vocabulary", "TRAINERS", "SkipGram", "CBOW", "JOINT_TRAINERS", "BilBOWA", "TransGram", "PseudoBilingual"]
