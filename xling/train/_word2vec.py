@@ -199,7 +199,7 @@ class Word2VecTrainer(BaseTrainer):
         else:
             vocab = Vocabulary(state["words"], state["counts"].numpy(), state["n_tokens"])
             vocab, encoded = encode_corpus(corpus, vocabulary=vocab)
-            if vocab.n_tokens != state["n_tokens"]:
+            if vocab.n_tokens != state["n_tokens"] or not np.array_equal(vocab.counts, state["counts"].numpy()):
                 raise ValueError(
                     f"Expected the corpus of the checkpoint {ckpt_path} ({state['n_tokens']} tokens), "
                     f"got {vocab.n_tokens} tokens"

@@ -214,6 +214,7 @@ def encode_corpus(
     Returns
     -------
     vocabulary : Vocabulary
+        The built one, or the given words with this corpus's counts and size.
     encoded : EncodedCorpus
     """
     if min_count < 1:
@@ -248,11 +249,16 @@ def encode_corpus(
                 f"Expected at least one word seen {min_count} or more times, got none "
                 f"({n_tokens} tokens, {len(words) - 1} distinct words); lower min_count or give more text"
             )
-        vocabulary = Vocabulary([words[i] for i in order], counts[order], n_tokens)
+        vocabulary = Vocabulary([str(words[i]) for i in order], counts[order], n_tokens)
         remap[order] = np.arange(len(order))
     else:
         for i in range(1, len(words)):
             remap[i] = vocabulary.word_to_index.get(words[i], -1)
+        # The given words with this corpus's counts, so callers can check the corpus is the same.
+        found = remap >= 0
+        new_counts = np.zeros(len(vocabulary), dtype=np.int64)
+        new_counts[remap[found]] = counts[found]
+        vocabulary = Vocabulary(vocabulary.words, new_counts, n_tokens)
     logger.info(
         "vocabulary: %d words (min_count=%d) from %d tokens, %d distinct",
         len(vocabulary), min_count, n_tokens, len(words) - 1,
