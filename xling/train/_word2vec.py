@@ -379,33 +379,41 @@ class _TorchRunner:
     def epoch(self, epoch: int, total: int, rng: np.random.Generator):
         gen = torch_generator(rng, self.device)
         step = int(self.t.batch_words)
+        report_every = max(self.n // 100, step)  # progress about every 1% of an epoch
+        # The loss stays on the device between reports (no synchronisation per step).
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        terms, words, reported = 0, 0, 0
         for a in range(0, self.n, step):
             b = min(a + step, self.n)
             alpha = float(_alpha_at(self.t, epoch * self.n + a, total))
             made = self._pairs(a, b, gen)
-            loss_sum, terms, words = 0.0, 0, 0
             if made is not None:
                 centre, context, tok = made
-                words = len(tok)
+                words += len(tok)
                 if not self.t._cbow:
                     for s in range(0, len(centre), self.max_pairs):
                         c, x = tok[centre[s : s + self.max_pairs]], tok[context[s : s + self.max_pairs]]
                         grad_in, loss = self._step(self.syn0[c], x, alpha, gen)
                         self.syn0.index_add_(0, c, grad_in)
-                        loss_sum += float(loss)
+                        loss_sum += loss
                         terms += len(c)
                 else:
-                    loss_sum, terms = self._cbow_step(centre, context, tok, alpha, gen)
-            yield b, (loss_sum, terms, words)
+                    terms += self._cbow_step(centre, context, tok, alpha, gen, loss_sum)
+            if b - reported >= report_every or b == self.n:
+                yield b, (float(loss_sum), terms, words)
+                loss_sum.zero_()
+                terms, words, reported = 0, 0, b
 
-    def _cbow_step(self, centre, context, tok, alpha, gen):
-        loss_sum, terms = 0.0, 0
+    def _cbow_step(self, centre, context, tok, alpha, gen, loss_sum) -> int:
+        """CBOW updates for the kept tokens ``tok``; adds the loss to ``loss_sum``, returns the predictions."""
+        terms = 0
         order = torch.argsort(centre, stable=True)
         centre, context = centre[order], context[order]
         # Split at centre boundaries so that each centre's whole context is in one update.
         n_pos = len(tok)
-        for s in range(0, n_pos, max(self.max_pairs // (2 * self.t.window), 1)):
-            e = min(s + max(self.max_pairs // (2 * self.t.window), 1), n_pos)
+        per_update = max(self.max_pairs // (2 * self.t.window), 1)  # centres, at most 2 * window pairs each
+        for s in range(0, n_pos, per_update):
+            e = min(s + per_update, n_pos)
             lo, hi = torch.searchsorted(centre, torch.tensor([s, e], device=self.device)).tolist()
             if hi == lo:
                 continue
@@ -422,6 +430,6 @@ class _TorchRunner:
             # Every context row gets the full gradient of the mean (as word2vec.c).
             slot = torch.cumsum(has.to(torch.int64), 0) - 1
             self.syn0.index_add_(0, x_words, grad_h[slot[c_pos]])
-            loss_sum += float(loss)
-            terms += int(has.sum())
-        return loss_sum, terms
+            loss_sum += loss
+            terms += len(targets)
+        return terms
