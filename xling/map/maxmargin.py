@@ -86,7 +86,7 @@ class MaxMargin(BaseMapper):
         n_candidates: int = 2000,
         n_epochs: int = 50,
         batch_size: int = 128,
-        lr: float = 1e-2,
+        lr: float = 5e-2,
         device=None,
         random_state=None,
         callbacks=(),

@@ -1,0 +1,124 @@
+"""Self-learning: from few seeds, from words, and from nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xling import ConvergenceWarning, NotEnoughDataError
+from xling.map import LeastSquares, Procrustes, SelfLearning, seed_pairs, similarity_distribution_pairs
+from xling.map.presets import Artetxe2018Unsupervised
+
+
+def languages(n=3000, d=20, noise=0.05, seed=0):
+    """Anisotropic clustered X, and Z = X Q + noise with frequency ranks jittered.
+
+    Row i of X translates to row ``perm[i]`` of Z; ``perm`` only swaps rows
+    within windows of 20, as frequency ranks of translations differ a little.
+    """
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(40, d)) * 1.5
+    X = centers[rng.integers(0, 40, n)] + rng.normal(size=(n, d)) * np.linspace(2.0, 0.3, d)
+    Q = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    perm = np.concatenate([start + rng.permutation(20) for start in range(0, n, 20)])
+    Z = np.empty_like(X)
+    Z[perm] = X @ Q + noise * rng.normal(size=X.shape)
+    return X.astype(np.float32), Z.astype(np.float32), Q, perm
+
+
+def accuracy(m, X, Z, perm) -> float:
+    Y, W = m.transform(X), m.transform_target(Z)
+    Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    return float(((Y @ W.T).argmax(axis=1) == perm).mean())
+
+
+def test_from_five_percent_seed_pairs_recovers_the_rotation():
+    X, Z, Q, perm = languages()
+    seeds = np.stack([np.arange(150), perm[:150]], axis=1)  # 5% of the vocabulary
+    events = []
+    m = SelfLearning(mapper=Procrustes(normalize=None), random_state=0, device="cpu", callbacks=[events.append])
+    m.fit(X, Z, seeds)
+    np.testing.assert_allclose(m.x_map_, Q, atol=0.02)
+    assert accuracy(m, X, Z, perm) > 0.99
+    assert (m.pairs_[:, 1] == perm[m.pairs_[:, 0]]).mean() > 0.99
+    objectives = [e["objective"] for e in events]
+    assert objectives[-2] >= objectives[0] and m.diagnosis_["success"]
+    # Procrustes on the seeds alone is already good here, but far from the full dictionary
+    assert len(m.pairs_) > 10 * len(seeds)
+
+
+def test_directions_and_threshold_shape_the_dictionary():
+    X, Z, _, perm = languages(n=1500)
+    seeds = np.stack([np.arange(100), perm[:100]], axis=1)
+    sizes = {}
+    for direction in ("forward", "intersection", "union"):
+        m = SelfLearning(mapper=Procrustes(normalize=None), direction=direction, device="cpu").fit(X, Z, seeds)
+        sizes[direction] = len(m.pairs_)
+    assert sizes["intersection"] <= sizes["forward"] <= sizes["union"]
+    strict = SelfLearning(mapper=Procrustes(normalize=None), direction="forward", threshold=0.4, device="cpu")
+    assert len(strict.fit(X, Z, seeds).pairs_) < sizes["forward"]
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        SelfLearning(mapper=Procrustes(normalize=None), max_iter=1, device="cpu").fit(X, Z, seeds)
+
+
+def test_seeds_from_identical_words_and_numerals():
+    X, Z, _, perm = languages(n=1500)
+    src = [f"s{i}" for i in range(1500)]
+    tgt = [f"t{j}" for j in range(1500)]
+    for i in range(0, 1500, 15):  # 100 shared strings, ten of them numerals
+        name = str(1800 + i) if i % 150 == 0 else f"name{i}"
+        src[i] = tgt[perm[i]] = name
+    assert len(seed_pairs(src, tgt, "identical")) == 100
+    assert len(seed_pairs(src, tgt, "numerals")) == 10
+    m = SelfLearning(mapper=Procrustes(normalize=None), seed="identical", device="cpu")
+    m.fit(X, Z, src_words=src, tgt_words=tgt)
+    assert accuracy(m, X, Z, perm) > 0.99
+    with pytest.raises(ValueError, match="src_words and tgt_words"):
+        SelfLearning(seed="numerals").fit(X, Z)
+    with pytest.raises(ValueError, match="only with seed"):
+        SelfLearning().fit(X, Z, np.stack([np.arange(10)] * 2, axis=1), src_words=src, tgt_words=tgt)
+    with pytest.raises(NotEnoughDataError, match="shared"):
+        SelfLearning(seed="numerals").fit(X, Z, src_words=[f"a{i}" for i in range(1500)], tgt_words=tgt)
+
+
+def test_unsupervised_initialisation_finds_translations_without_any_signal():
+    X, Z, _, perm = languages()
+    pairs = similarity_distribution_pairs(X, Z, cutoff=1000, device="cpu")
+    correct = pairs[:, 1] == perm[pairs[:, 0]]
+    assert correct.mean() > 0.5  # far above chance (1/1000)
+
+
+def test_unsupervised_self_learning_recovers_the_rotation():
+    X, Z, Q, perm = languages()
+    m = SelfLearning(mapper=Procrustes(normalize=None), seed="unsupervised", init_cutoff=1000,
+                     random_state=0, device="cpu")
+    assert not m.supervised
+    m.fit(X, Z)
+    np.testing.assert_allclose(m.x_map_, Q, atol=0.02)
+    assert accuracy(m, X, Z, perm) > 0.99
+    assert m.diagnosis_["success"]
+    with pytest.raises(ValueError, match="pairs=None"):
+        m.fit(X, Z, np.stack([np.arange(10)] * 2, axis=1))
+
+
+def test_stochastic_recipe_and_failure_message():
+    X, Z, _, perm = languages(n=1000)
+    m = Artetxe2018Unsupervised(init_cutoff=600, stochastic_interval=1, random_state=0, device="cpu").fit(X, Z)
+    keep = [e["keep_prob"] for e in m.history_]
+    assert keep[0] == pytest.approx(0.1) and keep[-1] == 1.0 and keep == sorted(keep)
+    assert accuracy(m, X, Z, perm) > 0.95
+    # unrelated spaces: nothing to find, and the result says so
+    rng = np.random.default_rng(9)
+    noise = rng.normal(size=(1000, 20)).astype(np.float32)
+    with pytest.warns(ConvergenceWarning, match="never rose"):
+        bad = SelfLearning(seed="unsupervised", init_cutoff=600, max_iter=5, random_state=0, device="cpu").fit(X, noise)
+    assert not bad.diagnosis_["success"] and "failed" in bad.diagnosis_["message"]
+
+
+def test_wraps_any_supervised_mapper_and_clones_it():
+    X, Z, _, perm = languages(n=1500)
+    inner = LeastSquares()
+    m = SelfLearning(mapper=inner, device="cpu").fit(X, Z, np.stack([np.arange(150), perm[:150]], axis=1))
+    assert m.mapper_ is not inner and not hasattr(inner, "x_map_")
+    assert accuracy(m, X, Z, perm) > 0.99
