@@ -495,7 +495,7 @@ def translate(src, tgt, words, words_file, k, retrieval, out, limit, device):
 @cli.command()
 @click.option("--out-dir", default="xling-demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--dim", type=int, default=100, show_default=True)
-@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--epochs", type=int, default=10, show_default=True)
 @seed_option
 @_friendly_errors
 def demo(out_dir, dim, epochs, seed):
@@ -512,7 +512,7 @@ def demo(out_dir, dim, epochs, seed):
     paths = {}
     for lang in ("en", "es"):
         paths[lang] = out / f"{lang}.vec"
-        hyper = {"vector_size": dim, "epochs": epochs, "random_state": seed, "min_count": 3}
+        hyper = {"vector_size": dim, "epochs": epochs, "random_state": seed}
         train_vectors(demo_corpus_path(lang), paths[lang], method="sgns", hyper=hyper)
     mapped, report = align_spaces(
         [paths["en"]], paths["es"], [lexicon_path("en-es/en-es.0-5000.tsv")], method="procrustes",
