@@ -66,6 +66,19 @@ def test_encoding_matches_line_by_line_tokenisation(shared_data):
     np.testing.assert_array_equal(encoded2.ids, encoded.ids)
 
 
+def test_block_tokenisation_edge_cases(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"Hello World\n\nfoo BAR\r\nlast line")
+    corpus = LineCorpus(path)
+    flat = [t for block in corpus.iter_token_blocks(block_bytes=4) for t in block]
+    assert flat == ["hello", "world", "\n", "\n", "foo", "bar", "\n", "last", "line", "\n"]
+    assert list(corpus) == [["hello", "world"], ["foo", "bar"], ["last", "line"]]  # same tokens per line
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\nok\nbad \xff here\n")
+    with pytest.raises(XlingError, match=r"bad.txt:3: .*0xff at column 5"):
+        encode_corpus(LineCorpus(bad), min_count=1)
+
+
 def test_encoding_limits_vocabulary_size():
     vocab, encoded = encode_corpus([["a", "a", "a", "b", "b", "c"], ["c", "c", "d"]], min_count=2, max_vocab_size=2)
     assert vocab.words == ["a", "c"] and vocab.n_tokens == 9

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -75,48 +76,68 @@ class LineCorpus:
             if tokens:
                 yield tokens
 
-    def iter_token_blocks(self, block_lines: int = 4096) -> Iterator[list[str]]:
-        """Yield the tokens of ``block_lines`` lines at a time, each line closed by :data:`LINE_END`.
+    def iter_token_blocks(self, block_bytes: int = 1 << 21) -> Iterator[list[str]]:
+        """Yield the tokens of about ``block_bytes`` of text at a time, each line closed by :data:`LINE_END`.
 
         The same tokens as iterating the corpus (empty lines give a lone
         ``LINE_END``), several times faster: one decode, one lower-casing and
-        one regex call per block instead of per line.
+        one regex call per block instead of per line, while a second thread
+        reads and decompresses the next block.
 
         Raises
         ------
         FormatError
             On undecodable bytes, naming the line.
         """
-        first = 1  # number of the first line of the current block
-        with open_binary(self.path) as fh:
+        blocks = self._raw_blocks(block_bytes)
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(next, blocks, None)
             while True:
-                lines = fh.readlines(block_lines * 128)
-                if self.max_lines is not None:
-                    lines = lines[: max(self.max_lines - first + 1, 0)]
-                if not lines:
+                item = pending.result()
+                if item is None:
                     return
-                raw = b"".join(lines)
+                pending = reader.submit(next, blocks, None)
+                first, raw = item
                 try:
                     text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    # Re-decode line by line only to name the bad line.
-                    for number, line in enumerate(lines, start=first):
-                        try:
-                            line.decode("utf-8")
-                        except UnicodeDecodeError as exc:
-                            raise FormatError(
-                                f"Expected utf-8 text, got undecodable byte 0x{line[exc.start]:02x} "
-                                f"at column {exc.start + 1}",
-                                str(self.path),
-                                number,
-                            ) from None
-                    raise  # pragma: no cover - the block failed, so one line must
-                if not text.endswith("\n"):
-                    text += "\n"
+                except UnicodeDecodeError as exc:
+                    line_start = raw.rfind(b"\n", 0, exc.start) + 1
+                    raise FormatError(
+                        f"Expected utf-8 text, got undecodable byte 0x{raw[exc.start]:02x} "
+                        f"at column {exc.start - line_start + 1}",
+                        str(self.path),
+                        first + raw.count(b"\n", 0, exc.start),
+                    ) from None
                 if self.lowercase:
                     text = text.lower()
                 yield _BLOCK_PATTERN.findall(text)
-                first += len(lines)
+
+    def _raw_blocks(self, block_bytes: int) -> Iterator[tuple[int, bytes]]:
+        """(number of the first line, bytes of whole lines each ending in a newline)."""
+        first, rest = 1, b""
+        with open_binary(self.path) as fh:
+            while True:
+                chunk = fh.read(block_bytes)
+                if not chunk:
+                    block, rest = rest + b"\n" if rest else b"", b""
+                else:
+                    buf = rest + chunk
+                    cut = buf.rfind(b"\n") + 1
+                    block, rest = buf[:cut], buf[cut:]
+                    if not block:
+                        continue
+                n_lines = block.count(b"\n")
+                if self.max_lines is not None and first + n_lines - 1 > self.max_lines:
+                    wanted = self.max_lines - first + 1
+                    end = -1
+                    for _ in range(wanted):
+                        end = block.index(b"\n", end + 1)
+                    block, n_lines = block[: end + 1], wanted
+                if block:
+                    yield first, block
+                first += n_lines
+                if not chunk or (self.max_lines is not None and first > self.max_lines):
+                    return
 
     def __repr__(self) -> str:
         return f"LineCorpus({str(self.path)!r}, lowercase={self.lowercase})"
