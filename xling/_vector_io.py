@@ -393,7 +393,6 @@ def read_bin(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8
             pos = space + 1 + record
         if offsets:
             _flush_records(buf, raw_words, offsets, words, rows, path, encoding)
-        vectors = rows.finish()
         # A trailing newline may follow the last record; more bytes mean the header undercounts.
         if (limit is None or limit > n) and (buf[pos:].strip() or fh.read(1 << 16).strip()):
             raise FormatError(
@@ -401,8 +400,7 @@ def read_bin(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8
                 str(path),
                 n + 1,
             )
-    _check_finite(vectors, 1, path)
-    return words, vectors, 1
+    return words, rows.finish(), 1
 
 
 def _flush_records(buf: bytes, raw_words: list[bytes], offsets: list[int], words: list[str], rows: _Rows,
@@ -419,7 +417,9 @@ def _flush_records(buf: bytes, raw_words: list[bytes], offsets: list[int], words
     # A (n_bytes - record + 1, record) view of the chunk: indexing its rows copies
     # exactly the records, without an index array per byte.
     windows = np.lib.stride_tricks.sliding_window_view(np.frombuffer(buf, dtype=np.uint8), record)
-    rows.append(windows[offsets].view("<f4"))
+    block = windows[offsets].view("<f4")
+    _check_finite(block, first, path)
+    rows.append(block)
     raw_words.clear()
     offsets.clear()
 
