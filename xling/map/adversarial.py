@@ -98,6 +98,8 @@ class Adversarial(BaseMapper):
     diagnosis_ : dict
         ``criterion``, ``random_baseline``, ``success``, ``message``.
     history_ : list of dict
+        One entry per epoch and refinement round, then one with
+        ``phase="diagnosis"`` (the content of ``diagnosis_``).
     """
 
     supervised = False
@@ -208,6 +210,8 @@ class Adversarial(BaseMapper):
         self.n_iter_ = len(self.history_)
         self.criterion_ = best
         self.diagnosis_ = diagnose(Xt[:n_crit] @ best_W, Zcrit, knn_k=self.knn_k, generator=gen)
+        # the last history entry carries the verdict, so that reports built from history_ show it
+        self._emit({"iteration": self.n_iter_, "progress": 1.0, "phase": "diagnosis", **self.diagnosis_})
         if not self.diagnosis_["success"]:
             warnings.warn(f"{type(self).__name__}: {self.diagnosis_['message']}", ConvergenceWarning, stacklevel=3)
         self.x_map_ = best_W.cpu().numpy()

@@ -199,7 +199,7 @@ class SelfLearning(BaseMapper):
         Unsupervised criterion against a random rotation, with ``success`` and
         a ``message`` (see above); set for every seed.
     history_ : list of dict
-        One entry per iteration.
+        One entry per iteration, then one with ``phase="diagnosis"``.
 
     Examples
     --------
@@ -267,7 +267,8 @@ class SelfLearning(BaseMapper):
             Seed pairs (``seed="pairs"``, or added to identical/numeral seeds).
         src_words, tgt_words : sequence of str, optional
             The words of the rows of X and Z; required by ``seed="identical"``
-            and ``seed="numerals"``, refused otherwise.
+            and ``seed="numerals"`` and unused by the other seeds (so that a
+            caller may always pass them).
 
         Returns
         -------
@@ -275,7 +276,6 @@ class SelfLearning(BaseMapper):
         """
         if self.seed not in SEEDS:
             raise ValueError(f"Expected seed in {SEEDS}, got {self.seed!r}")
-        words_given = src_words is not None or tgt_words is not None
         if self.seed in ("identical", "numerals"):
             if src_words is None or tgt_words is None:
                 raise ValueError(f"Expected src_words and tgt_words for seed={self.seed!r}, got none")
@@ -291,8 +291,6 @@ class SelfLearning(BaseMapper):
             if pairs is not None:
                 found = np.unique(np.concatenate([np.asarray(pairs, dtype=np.int64).reshape(-1, 2), found]), axis=0)
             pairs = found
-        elif words_given:
-            raise ValueError(f"Expected src_words/tgt_words only with seed='identical' or 'numerals', got seed={self.seed!r}")
         if self.seed == "unsupervised" and pairs is not None:
             raise ValueError("Expected pairs=None with seed='unsupervised' (it uses no bilingual signal)")
         return super().fit(X, Z, pairs)
@@ -370,6 +368,8 @@ class SelfLearning(BaseMapper):
         self.pairs_ = pairs
         self.n_iter_ = it
         self.diagnosis_ = diagnose(A, B, knn_k=self.knn_k, generator=gen)
+        # the last history entry carries the verdict, so that reports built from history_ show it
+        self._emit({"iteration": it, "progress": 1.0, "phase": "diagnosis", **self.diagnosis_})
         if self.seed == "unsupervised" and not self.diagnosis_["success"]:
             warnings.warn(f"Unsupervised self-learning: {self.diagnosis_['message']}", ConvergenceWarning, stacklevel=3)
         self.x_map_, self.z_map_ = mapper.x_map_, mapper.z_map_
