@@ -1,12 +1,13 @@
-"""Train full-corpus vectors for several languages, one process per language.
+"""Train full-corpus vectors for several languages, a few per locked process.
 
-Each language is trained in its own child process under the shared heavy-job
-lock (``flock LOCK``), so one locked run stays short, and the vectors are
+Languages are trained in child processes under the shared heavy-job lock
+(``flock LOCK``), ``--per-lock`` languages per child so that one locked run
+stays short (a few minutes per language on 2 cores), and the vectors are
 written atomically to ``OUT/{system}/{lang}.vec``. ``--system gensim`` trains
 gensim Word2Vec with the same settings on the same tokens (gensim only needed
 then). When all languages of a system exist, ``OUT/{system}/READY`` is created.
 
-    python scripts/train_all.py --out runs/vectors --system xling-sgns --langs en,es,de,fr,it
+    python scripts/train_all.py --out runs/vectors --system xling-sgns --langs en,es,de,fr,it --per-lock 2
     python scripts/train_all.py --out runs/vectors --system gensim --langs en,es,de,fr,it
 """
 
@@ -23,15 +24,15 @@ from pathlib import Path
 import numpy as np
 
 
-def train_one(args) -> None:
+def train_one(args, lang: str) -> None:
     import torch
 
     from xling import Embeddings, LineCorpus
 
     torch.set_num_threads(args.workers)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    corpus = LineCorpus(Path(args.data) / f"{args.lang}.txt.xz")
-    out = Path(args.out) / args.system / f"{args.lang}.vec"
+    corpus = LineCorpus(Path(args.data) / f"{lang}.txt.xz")
+    out = Path(args.out) / args.system / f"{lang}.vec"
     settings = dict(vector_size=args.dim, window=args.window, negative=args.negative, min_count=args.min_count,
                     sample=args.sample, epochs=args.epochs, workers=args.workers)
     t0 = time.perf_counter()
@@ -49,9 +50,9 @@ def train_one(args) -> None:
         emb, extra = Embeddings(list(kv.index_to_key), np.asarray(kv.vectors)), {}
     seconds = time.perf_counter() - t0
     emb.write(out)
-    meta = {"lang": args.lang, "system": args.system, "seconds": seconds, "n_words": len(emb), **settings, **extra}
-    (out.parent / f"{args.lang}.json").write_text(json.dumps(meta, indent=1))
-    print(f"{args.system} {args.lang}: {len(emb)} words in {seconds:.0f} s -> {out}", flush=True)
+    meta = {"lang": lang, "system": args.system, "seconds": seconds, "n_words": len(emb), **settings, **extra}
+    (out.parent / f"{lang}.json").write_text(json.dumps(meta, indent=1))
+    print(f"{args.system} {lang}: {len(emb)} words in {seconds:.0f} s -> {out}", flush=True)
 
 
 def main() -> None:
@@ -60,7 +61,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/vectors")
     parser.add_argument("--system", default="xling-sgns", choices=["xling-sgns", "xling-cbow", "gensim"])
     parser.add_argument("--langs", default="en,es,de,fr,it")
-    parser.add_argument("--lang", help=argparse.SUPPRESS)  # set in the child process
+    parser.add_argument("--per-lock", type=int, default=1, help="languages trained in one locked child process")
+    parser.add_argument("--child-langs", help=argparse.SUPPRESS)  # set in the child process
     parser.add_argument("--lock", default="/tmp/xling-heavy.lock")
     parser.add_argument("--dim", type=int, default=300)
     parser.add_argument("--window", type=int, default=5)
@@ -71,12 +73,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if args.lang:
-        train_one(args)
+    if args.child_langs:
+        for lang in args.child_langs.split(","):
+            train_one(args, lang)
         return
     langs = args.langs.split(",")
-    for lang in langs:
-        cmd = ["flock", args.lock, sys.executable, __file__, *sys.argv[1:], "--lang", lang]
+    for i in range(0, len(langs), args.per_lock):
+        group = ",".join(langs[i : i + args.per_lock])
+        cmd = ["flock", args.lock, sys.executable, __file__, *sys.argv[1:], "--child-langs", group]
         subprocess.run(cmd, check=True)
     if all((Path(args.out) / args.system / f"{lang}.vec").exists() for lang in ("en", "es", "de", "fr", "it")):
         (Path(args.out) / args.system / "READY").touch()
