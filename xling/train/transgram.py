@@ -1,0 +1,188 @@
+"""Trans-gram (Coulmance, Marty, Wenzek & Benhalloum 2015).
+
+Skip-gram with negative sampling on each language's monolingual text, plus
+cross-lingual skip-gram terms on aligned sentence pairs ``(s, t)``: every word
+of ``t`` is a context of every word of ``s``, and every word of ``s`` a context
+of every word of ``t``. A source word's input vector predicts the target
+word's output vector against negatives drawn from the target language, and
+the other way round, so both spaces share the output space of the other
+language and end up aligned.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+from xling.train._joint import JointTrainer, sgns_step
+
+__all__ = ["TransGram", "transgram_pairs"]
+
+
+def transgram_pairs(s_ids, s_seg, t_ids, t_seg, n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (source word, target word) combination within each aligned pair.
+
+    Parameters
+    ----------
+    s_ids, s_seg : Tensor of shape (n_s,), int64
+        Source tokens and the pair (``0 .. n_pairs-1``) each belongs to.
+    t_ids, t_seg : Tensor of shape (n_t,), int64
+        Target tokens and their pairs.
+    n_pairs : int
+
+    Returns
+    -------
+    src, tgt : Tensor of shape (Σ_p |s_p|·|t_p|,), int64
+        ``(src[k], tgt[k])`` runs over ``s_p × t_p`` for each pair ``p``, token
+        occurrences counted with multiplicity; source tokens in input order,
+        each followed by its pair's target tokens in input order. Each
+        combination yields two predictions in training: ``src -> tgt`` and
+        ``tgt -> src``.
+
+    Examples
+    --------
+    >>> s, t = transgram_pairs(torch.tensor([1, 2, 3]), torch.tensor([0, 0, 1]),
+    ...                        torch.tensor([7, 8, 9]), torch.tensor([1, 0, 0]), 2)
+    >>> list(zip(s.tolist(), t.tolist()))
+    [(1, 8), (1, 9), (2, 8), (2, 9), (3, 7)]
+    """
+    order = torch.argsort(t_seg, stable=True)
+    t_ids, t_seg = t_ids[order], t_seg[order]
+    t_len = torch.bincount(t_seg, minlength=n_pairs)
+    t_start = torch.cumsum(t_len, 0) - t_len
+    reps = t_len[s_seg]
+    src = torch.repeat_interleave(s_ids, reps)
+    seg = torch.repeat_interleave(s_seg, reps)
+    # Position of each output among its source token's repetitions.
+    out_start = torch.cumsum(reps, 0) - reps
+    pos = torch.arange(src.numel(), device=s_ids.device) - torch.repeat_interleave(out_start, reps)
+    return src, t_ids[t_start[seg] + pos]
+
+
+class TransGram(JointTrainer):
+    """Trans-gram bilingual word embeddings (Coulmance et al. 2015).
+
+    Parameters
+    ----------
+    vector_size : int
+        Dimension of both spaces.
+    window : int
+        Largest monolingual skip-gram window.
+    min_count : int
+        Drop words seen fewer times in their language (monolingual text plus its parallel side).
+    max_vocab_size : int, optional
+        Then keep only this many most frequent words per language.
+    negative : int
+        Noise words per prediction, drawn from the language of the predicted word.
+    sample : float
+        Frequent-word subsampling threshold (0 disables); applies to the parallel sentences too.
+    alpha, min_alpha : float
+        Learning rate, decayed linearly over the run.
+    lambda_ : float
+        Weight of the cross-lingual terms: their updates use learning rate
+        ``λ · lr``. ``0`` gives two unrelated monolingual models.
+    epochs : int
+        Passes over the monolingual corpora, each with one pass over the parallel pairs.
+    batch_words, workers, device, backend, random_state, callbacks, checkpoint_dir, resume
+        As in :class:`xling.train.BilBOWA` (the checkpoint is ``transgram.pt``;
+        ``cross_loss`` is the mean cross-lingual loss per prediction).
+
+    Attributes
+    ----------
+    src_embeddings_, tgt_embeddings_ : Embeddings
+        Input vectors, float32, shape (n_words, vector_size).
+    src_vocabulary_, tgt_vocabulary_ : Vocabulary
+    history_ : list of dict
+        Per epoch: ``epoch``, ``mono_loss``, ``cross_loss`` (mean loss per
+        cross-lingual prediction), ``parallel_pairs``, ``words``, ``seconds``,
+        ``words_per_sec``, ``backend``.
+    n_parallel_pairs_, n_parallel_dropped_ : int
+    backend_ : str
+
+    Examples
+    --------
+    >>> from xling.train import TransGram
+    >>> en = [["the", "dog", "runs"], ["the", "cat", "sleeps"]] * 20
+    >>> es = [["el", "perro", "corre"], ["el", "gato", "duerme"]] * 20
+    >>> model = TransGram(vector_size=8, min_count=1, epochs=1, random_state=0)
+    >>> model.fit(en, es, list(zip(en, es))).tgt_embeddings_.vectors.shape
+    (5, 8)
+    """
+
+    _checkpoint_name = "transgram.pt"
+
+    def __init__(
+        self,
+        vector_size: int = 100,
+        window: int = 5,
+        min_count: int = 5,
+        max_vocab_size: int | None = None,
+        negative: int = 5,
+        sample: float = 1e-3,
+        alpha: float = 0.025,
+        min_alpha: float = 0.0001,
+        lambda_: float = 1.0,
+        epochs: int = 5,
+        batch_words: int = 10000,
+        workers: int = 2,
+        device=None,
+        backend: str = "auto",
+        random_state=None,
+        callbacks: Sequence = (),
+        checkpoint_dir=None,
+        resume: bool = False,
+    ):
+        self.vector_size = vector_size
+        self.window = window
+        self.min_count = min_count
+        self.max_vocab_size = max_vocab_size
+        self.negative = negative
+        self.sample = sample
+        self.alpha = alpha
+        self.min_alpha = min_alpha
+        self.lambda_ = lambda_
+        self.epochs = epochs
+        self.batch_words = batch_words
+        self.workers = workers
+        self.device = device
+        self.backend = backend
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    def fit(
+        self,
+        src_corpus: Iterable[Sequence[str]],
+        tgt_corpus: Iterable[Sequence[str]],
+        parallel: Iterable[tuple[Sequence[str], Sequence[str]]],
+    ) -> "TransGram":
+        """Train on two monolingual corpora and a sentence-aligned corpus.
+
+        Parameters
+        ----------
+        src_corpus, tgt_corpus : iterable of list of str
+            Token lists, e.g. :class:`xling.LineCorpus`.
+        parallel : iterable of (list of str, list of str)
+            Aligned sentence pairs, e.g. :class:`xling.ParallelCorpus`.
+
+        Returns
+        -------
+        self
+        """
+        self._fit_bilingual(src_corpus, tgt_corpus, parallel)
+        return self
+
+    def _cross_step(self, W, C, s_ids, s_seg, t_ids, t_seg, n_pairs, lr, generator):
+        if self.lambda_ == 0:
+            return 0.0, 0
+        src, tgt = transgram_pairs(s_ids, s_seg, t_ids, t_seg, n_pairs)
+        neg_src, neg_tgt = self._negatives
+        loss, lr = 0.0, lr * self.lambda_
+        for a in range(0, src.numel(), self._max_pairs):
+            s, t = src[a:a + self._max_pairs], tgt[a:a + self._max_pairs]
+            k = (s.numel(), int(self.negative))
+            loss += sgns_step(W, C, s, t, neg_tgt.draw(k, generator), lr)  # source word predicts target word
+            loss += sgns_step(W, C, t, s, neg_src.draw(k, generator), lr)  # and the other way round
+        return loss, 2 * src.numel()
