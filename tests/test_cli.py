@@ -181,3 +181,60 @@ def test_demo_trains_aligns_and_translates(tmp_path):
     assert report["sources"]["en"]["pairs_used"] > 5000
     assert "en→es csls" in result.output
     assert (out / "en.mapped.vec").exists() and (out / "es.mapped.vec").exists()
+
+
+@pytest.fixture
+def tiny_bilingual(tmp_path: Path):
+    """Two toy languages with the same grammar: word 'aK' in one is 'bK' in the other.
+
+    Sentences are random walks over 5 topic clusters of 8 words, written once
+    with the 'a' vocabulary and once (aligned, same walk) with the 'b' one.
+    """
+    rng = np.random.default_rng(0)
+    lines_a, lines_b = [], []
+    for _ in range(1500):
+        topic = rng.integers(5)
+        ids = topic * 8 + rng.integers(8, size=8)
+        lines_a.append(" ".join(f"a{i}" for i in ids))
+        lines_b.append(" ".join(f"b{i}" for i in ids))
+    paths = {}
+    for name, lines in (("xa", lines_a), ("xb", lines_b)):
+        paths[name] = tmp_path / f"{name}.txt"
+        paths[name].write_text("\n".join(lines) + "\n")
+    return tmp_path, paths
+
+
+def test_train_joint_bilbowa_writes_one_space(tiny_bilingual):
+    root, paths = tiny_bilingual
+    out = root / "joint"
+    run("train-joint", "--method", "bilbowa", "--src-mono", paths["xa"], "--tgt-mono", paths["xb"],
+        "--parallel", paths["xa"], paths["xb"], "--out-dir", out, "--dim", 16, "--epochs", 3, "--min-count", 1)
+    src, tgt = Embeddings.read(out / "xa.vec"), Embeddings.read(out / "xb.vec")
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "bilbowa" and report["parallel_lines"] == 1500
+    assert len(report["history"]) == 3
+    # Translations share a space: a word's counterpart is far closer than a random other word.
+    S = src.vectors / np.linalg.norm(src.vectors, axis=1, keepdims=True)
+    T = tgt.vectors / np.linalg.norm(tgt.vectors, axis=1, keepdims=True)
+    rows = [src.get_index(f"a{i}") for i in range(40)]
+    cols = [tgt.get_index(f"b{i}") for i in range(40)]
+    sims = S[rows] @ T[cols].T
+    assert np.diag(sims).mean() > sims[~np.eye(40, dtype=bool)].mean() + 0.2
+
+
+def test_train_joint_mismatched_parallel_files(tiny_bilingual):
+    root, paths = tiny_bilingual
+    short = root / "short.txt"
+    short.write_text("b1 b2\n")
+    result = run("train-joint", "--method", "transgram", "--src-mono", paths["xa"], "--tgt-mono", paths["xb"],
+                 "--parallel", paths["xa"], short, "--out-dir", root / "o", ok=False)
+    assert result.exit_code == 1
+    assert "same number of lines" in result.output and "short.txt" in result.output
+    assert not (root / "o").exists()
+
+
+def test_train_joint_pseudo_needs_a_lexicon(tiny_bilingual):
+    root, paths = tiny_bilingual
+    result = run("train-joint", "--method", "pseudo", "--src-mono", paths["xa"], "--tgt-mono", paths["xb"],
+                 "--out-dir", root / "o", ok=False)
+    assert result.exit_code != 0 and "--lexicon" in result.output

@@ -1,6 +1,7 @@
 """The ``xling`` command: a thin layer over the library (no maths here).
 
-Commands: ``train``, ``align``, ``eval``, ``translate``, ``demo``. Every
+Commands: ``train``, ``train-joint``, ``align``, ``eval``, ``translate``,
+``demo``, ``methods``. Every
 error caused by input is printed as one line naming the file (and line) and
 exits with status 1; outputs are written atomically.
 """
@@ -250,6 +251,93 @@ def train(ctx, corpus, out, method, lowercase, max_lines, fmt, params, **options
         corpus, out, method=method, lowercase=lowercase, max_lines=max_lines, hyper=hyper,
         explicit=_explicit(ctx, _TRAIN_OPTIONS), extra=_parse_params(params), fmt=fmt,
     )
+
+
+# -- train-joint --------------------------------------------------------------
+_JOINT_OPTIONS = {**_TRAIN_OPTIONS, "lambda_": "lambda_"}
+
+
+@cli.command(name="train-joint")
+@click.option("--method", type=click.Choice(["bilbowa", "transgram", "pseudo"]), required=True,
+              help="bilbowa (Gouws et al. 2015), transgram (Coulmance et al. 2015), pseudo (Gouws & Søgaard 2015).")
+@click.option("--src-mono", required=True, type=click.Path(exists=True, dir_okay=False), help="Source-language text.")
+@click.option("--tgt-mono", required=True, type=click.Path(exists=True, dir_okay=False), help="Target-language text.")
+@click.option("--parallel", nargs=2, type=click.Path(exists=True, dir_okay=False), default=None, metavar="SRC TGT",
+              help="Line-aligned sentence files (bilbowa, transgram).")
+@click.option("--documents", nargs=2, type=click.Path(exists=True, dir_okay=False), default=None, metavar="SRC TGT",
+              help="Line-aligned document files, merged and shuffled (pseudo; Vulić & Moens 2016).")
+@click.option("--lexicon", type=click.Path(exists=True, dir_okay=False), default=None, help="Translations for pseudo-bilingual mixing (pseudo).")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Gets <src>.vec, <tgt>.vec and report.json.")
+@click.option("--langs", default=None, metavar="SRC,TGT", help="Names of the two output files (default: from the corpus file names).")
+@click.option("--dim", type=int, default=300, show_default=True, help="Vector size.")
+@click.option("--window", type=int, default=5, show_default=True)
+@click.option("--min-count", type=int, default=5, show_default=True)
+@click.option("--max-vocab", type=int, default=None, help="Keep only the N most frequent words per language.")
+@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--negative", type=int, default=5, show_default=True)
+@click.option("--sample", type=float, default=1e-3, show_default=True)
+@click.option("--alpha", type=float, default=0.025, show_default=True)
+@click.option("--lambda", "lambda_", type=float, default=None, help="Weight of the cross-lingual term (bilbowa, transgram; default: the method's).")
+@click.option("--threads", type=int, default=2, show_default=True)
+@seed_option
+@device_option
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Write a checkpoint after each epoch here.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --checkpoint-dir.")
+@click.option("--lowercase/--no-lowercase", default=True, show_default=True)
+@case_option
+@param_option
+@click.pass_context
+@_friendly_errors
+def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, out_dir, langs, lowercase, lexicon_case, params, **options):
+    """Train both languages at once from monolingual text plus parallel sentences or a lexicon.
+
+    Writes DIR/<src>.vec, DIR/<tgt>.vec (one shared space) and DIR/report.json.
+    """
+    from xling.corpus import LineCorpus, ParallelCorpus
+    from xling.train import JOINT_TRAINERS
+
+    if options["resume"] and not options["checkpoint_dir"]:
+        raise click.UsageError("--resume needs --checkpoint-dir")
+    if method in ("bilbowa", "transgram") and (parallel is None or lexicon or documents):
+        raise click.UsageError(f"Method {method!r} takes --parallel SRC TGT (and no --lexicon or --documents)")
+    if method == "pseudo" and (parallel or lexicon is None):
+        raise click.UsageError("Method 'pseudo' takes --lexicon (and optionally --documents), not --parallel")
+    names = langs.split(",") if langs else [_stem(src_mono), _stem(tgt_mono)]
+    if len(names) != 2 or names[0] == names[1]:
+        raise click.UsageError(f"Expected two distinct names in --langs SRC,TGT, got {langs or names!r}")
+
+    hyper = {hp: options[opt] for opt, hp in _JOINT_OPTIONS.items()}
+    hyper["device"] = _device(hyper["device"])
+    for optional in ("max_vocab_size", "checkpoint_dir", "lambda_"):
+        if hyper[optional] is None:
+            del hyper[optional]
+    if not options["resume"]:
+        del hyper["resume"]
+    trainer = _build(JOINT_TRAINERS[method], method, hyper, _explicit(ctx, _JOINT_OPTIONS), _parse_params(params))
+    src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
+    report = {"method": method, "src_mono": src_mono, "tgt_mono": tgt_mono, "settings": {
+        k: v for k, v in trainer.get_params(deep=False).items() if k != "callbacks"}}
+    start = time.perf_counter()
+    with _ProgressBar(f"training {method}") as bar:
+        trainer.set_params(callbacks=(bar,))
+        if method == "pseudo":
+            lex = Lexicon.read(lexicon)
+            if lexicon_case == "lower" or (lexicon_case == "auto" and lowercase):
+                lex = lex.lower()
+            docs = ParallelCorpus(*documents, lowercase=lowercase) if documents else None
+            trainer.fit(src, tgt, lex, documents=docs)
+            report.update(lexicon=lexicon, documents=documents)
+        else:
+            pairs = ParallelCorpus(*parallel, lowercase=lowercase)
+            trainer.fit(src, tgt, pairs)
+            report.update(parallel=parallel, parallel_pairs_skipped=pairs.n_skipped, parallel_lines=len(pairs))
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    report["history"] = getattr(trainer, "history_", [])
+    out = Path(out_dir)
+    trainer.src_embeddings_.write(out / f"{names[0]}.vec")
+    trainer.tgt_embeddings_.write(out / f"{names[1]}.vec")
+    _write_json(out / "report.json", report)
+    click.echo(f"wrote {out / names[0]}.vec, {out / names[1]}.vec and report.json in {report['seconds']} s", err=True)
 
 
 # -- align --------------------------------------------------------------------
