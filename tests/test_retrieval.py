@@ -151,6 +151,14 @@ def test_zero_rows_score_zero(data):
     assert torch.equal(s, torch.zeros(1, 3))
 
 
+def test_huge_values_are_normalised_without_overflow(data):
+    X, Z = data
+    s1, i1 = knn(X[4:9], Z, k=3, device="cpu")
+    s2, i2 = knn(1e25 * X[4:9], Z, k=3, device="cpu")  # squares overflow float32
+    np.testing.assert_allclose(s2.numpy(), s1.numpy(), atol=1e-6)
+    assert torch.equal(i1, i2)
+
+
 def test_tensor_and_ndarray_inputs_agree(data):
     X, Z = data
     s1, i1 = csls(X, Z, k=3, device="cpu")

@@ -78,7 +78,7 @@ Method = Literal["nn", "csls", "isf"]
 # key tile (8192 x 300 floats, ~10 MB) cache-friendly while the product stays large
 # enough for full matmul speed; on a GPU much larger tiles amortise kernel launches.
 _CPU_BATCH, _CPU_TILE = 4096, 8192
-_GPU_BATCH, _GPU_TILE = 16384, 65536
+_GPU_BATCH, _GPU_TILE = 8192, 32768
 # Group size of the grouped top-k (rows and columns); tuned on the CPU.
 _ROW_GROUP, _COL_GROUP = 64, 16
 _EPS = 1e-12
@@ -98,10 +98,16 @@ def _unit_rows(A, name: str, device: torch.device) -> torch.Tensor:
     if T.shape[0] == 0 or T.shape[1] == 0:
         raise ValueError(f"Expected {name} to be non-empty, got shape {tuple(T.shape)}")
     T = T.to(device=device, dtype=torch.float32)
-    if not bool(torch.isfinite(T).all()):
-        bad = int((~torch.isfinite(T).all(dim=1)).nonzero()[0, 0])
-        raise ValueError(f"Expected finite values in {name}, got NaN or inf in row {bad}")
+    # One pass for the norms; a non-finite norm flags NaN/inf entries (or float32
+    # overflow of the squares, which float64 norms then avoid).
     norms = torch.linalg.vector_norm(T, dim=1, keepdim=True)
+    if not bool(torch.isfinite(norms).all()):
+        rows = (~torch.isfinite(norms[:, 0])).nonzero()[:, 0]
+        bad = rows[~torch.isfinite(T[rows]).all(dim=1)]
+        if len(bad):
+            raise ValueError(f"Expected finite values in {name}, got NaN or inf in row {int(bad[0])}")
+        norms = torch.linalg.vector_norm(T.double(), dim=1, keepdim=True)
+        return (T.double() / norms.clamp_min(_EPS)).float().contiguous()
     return (T / norms.clamp_min(_EPS)).contiguous()
 
 
@@ -173,19 +179,20 @@ def _precision(device: torch.device) -> Iterator[None]:
 
 
 def _tiles(
-    Q: torch.Tensor, K: torch.Tensor, bq: int, bt: int
+    Q: torch.Tensor, K: torch.Tensor, bq: int, bt: int, scale: float = 1.0
 ) -> Iterator[tuple[slice, slice, torch.Tensor]]:
-    """Yield ``(query rows, key columns, cosine tile)`` for all tiles, query blocks outermost.
+    """Yield ``(query rows, key columns, scale * cosine tile)``, query blocks outermost.
 
-    The tile is a view of one preallocated buffer, valid until the next step
-    (consumers may modify it in place).
+    The scale is applied to the query block, not to the tile, which saves a pass
+    over every tile (and is exact for powers of two). The tile is a view of one
+    preallocated buffer, valid until the next step (consumers may modify it in place).
     """
     bq, bt = min(bq, Q.shape[0]), min(bt, K.shape[0])
     buf = torch.empty(bq * bt, dtype=Q.dtype, device=Q.device)
     with _precision(Q.device):
         for q0 in range(0, Q.shape[0], bq):
             qs = slice(q0, min(q0 + bq, Q.shape[0]))
-            Qb = Q[qs]
+            Qb = Q[qs] if scale == 1.0 else Q[qs] * scale
             for k0 in range(0, K.shape[0], bt):
                 ks = slice(k0, min(k0 + bt, K.shape[0]))
                 n, m = qs.stop - qs.start, ks.stop - ks.start
@@ -270,7 +277,8 @@ def _row_pass(
     """Top-k of ``scale * cos(q, y) - key_bias[y]`` for every query.
 
     With ``cos_k > 0`` also returns the mean of each query's ``cos_k`` largest
-    plain cosines (the CSLS term r_T) from the same tiles.
+    plain cosines (the CSLS term r_T) from the same tiles (``scale`` must then be
+    a power of two, so that dividing by it is exact).
     """
     n_q, n_k = Q.shape[0], K.shape[0]
     k = min(k, n_k)
@@ -278,18 +286,14 @@ def _row_pass(
     out_i = torch.empty(n_q, k, dtype=torch.int64, device=Q.device)
     r = torch.empty(n_q, device=Q.device) if cos_k else None
     top_v = top_i = cos_top = None
-    for qs, ks, S in _tiles(Q, K, bq, bt):
+    for qs, ks, S in _tiles(Q, K, bq, bt, scale):
         if ks.start == 0:
             top_v = top_i = cos_top = None
         if cos_k:
             cv, _ = _topk_rows(S, cos_k)
             cos_top = cv if cos_top is None else _merge(cos_top, None, cv, None, cos_k)[0]
         if key_bias is not None:
-            if scale != 1.0:
-                S.mul_(scale)
             S.sub_(key_bias[ks])
-        elif scale != 1.0:
-            S.mul_(scale)
         v, i = _topk_rows(S, k)
         i += ks.start
         if top_v is None:
@@ -299,7 +303,7 @@ def _row_pass(
         if ks.stop == n_k:
             out_v[qs], out_i[qs] = top_v, top_i
             if cos_k:
-                r[qs] = cos_top.mean(dim=1)
+                r[qs] = cos_top.mean(dim=1) / scale
     return out_v, out_i, r
 
 
@@ -325,8 +329,7 @@ def _column_logsumexp(X: torch.Tensor, Z: torch.Tensor, beta: float, bq: int, bt
     n_z = Z.shape[0]
     run_max = torch.full((n_z,), -math.inf, device=X.device)
     run_sum = torch.zeros(n_z, device=X.device)
-    for _, ks, S in _tiles(X, Z, bq, bt):
-        S.mul_(beta)
+    for _, ks, S in _tiles(X, Z, bq, bt, beta):
         new_max = torch.maximum(run_max[ks], S.amax(dim=0))
         run_sum[ks] = run_sum[ks] * torch.exp(run_max[ks] - new_max) + S.sub_(new_max).exp_().sum(dim=0)
         run_max[ks] = new_max
@@ -345,9 +348,7 @@ def _count_above(
 ) -> torch.Tensor:
     """Per query, how many keys score strictly above ``thresholds`` (same tiles as :func:`_row_pass`)."""
     counts = torch.zeros(Q.shape[0], dtype=torch.int64, device=Q.device)
-    for qs, ks, S in _tiles(Q, K, bq, bt):
-        if scale != 1.0:
-            S.mul_(scale)
+    for qs, ks, S in _tiles(Q, K, bq, bt, scale):
         if key_bias is not None:
             S.sub_(key_bias[ks])
         counts[qs] += (S > thresholds[qs, None]).sum(dim=1)
@@ -379,9 +380,9 @@ def knn(
     k : int
         Neighbours per query (at most n_k are returned).
     batch_size : int, optional
-        Queries per block (default 4096 on the CPU, 16384 on CUDA).
+        Queries per block (default 4096 on the CPU, 8192 on CUDA).
     tile_size : int, optional
-        Keys per tile (default 8192 on the CPU, 65536 on CUDA). Memory for
+        Keys per tile (default 8192 on the CPU, 32768 on CUDA). Memory for
         scores is bounded by ``4 * batch_size * tile_size`` bytes.
     device : str or torch.device, optional
         Where to compute; None picks CUDA when available.
