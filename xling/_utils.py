@@ -92,6 +92,10 @@ def atomic_output(path: PathLike, mode: str = "wb") -> Iterator[IO]:
             fh = opener(tmp, "wb" if binary else "wt", **({} if binary else {"encoding": "utf-8", "newline": "\n"}))
         with fh:
             yield fh
+        # mkstemp creates the file 0600; give the result the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
