@@ -40,7 +40,7 @@ def run_xling(cls, corpus, args, backend):
     return {"train_s": train, "prep_s": total - train, "loss": model.history_[-1]["loss"], "path": model.backend_}
 
 
-def run_gensim(sg, sentences, corpus_file, n_tokens, args):
+def run_gensim(sg, sentences, corpus_file, args):
     from gensim.models import Word2Vec
 
     kw = dict(vector_size=args.dim, window=args.window, negative=args.negative, min_count=args.min_count,
@@ -100,8 +100,7 @@ def main() -> None:
                 cls = SkipGram if "sgns" in name else CBOW
                 r = run_xling(cls, corpus, args, "torch" if name.endswith("-torch") else "auto")
             else:
-                r = run_gensim(1 if "-sg" in name else 0, sentences, corpus_file if name.endswith("-file") else None,
-                               n_tokens, args)
+                r = run_gensim(1 if "-sg" in name else 0, sentences, corpus_file if name.endswith("-file") else None, args)
             results[name].append(r)
     if n_tokens is None:
         n_tokens = sum(len(s) for s in corpus)
