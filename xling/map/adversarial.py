@@ -12,7 +12,7 @@ from torch import nn
 from xling._utils import check_random_state, resolve_device, torch_generator
 from xling.exceptions import ConvergenceWarning
 from xling.map._base import BaseMapper
-from xling.map._diagnosis import diagnose
+from xling.map._diagnosis import diagnose, diagnose_dictionary
 from xling.map._neighbours import induce_dictionary, unsupervised_criterion
 from xling.map.procrustes import orthogonal_procrustes
 
@@ -47,9 +47,12 @@ class Adversarial(BaseMapper):
     refinement round the unsupervised criterion (mean cosine between the
     ``criterion_size`` most frequent mapped source words and their CSLS
     translations) is computed and the best W is kept; the learning rate is
-    shrunk when the criterion drops. ``diagnosis_`` compares the final
-    criterion with a random rotation; when it is not clearly better, the fit
-    warns (:class:`ConvergenceWarning`) that it has probably failed.
+    shrunk when the criterion drops. ``diagnosis_`` compares the criterion of
+    the selected W with that of a random rotation (on held-out pairs when W
+    came from a refinement dictionary, see
+    ``xling.map._diagnosis.diagnose_dictionary``); when it is not clearly
+    better, the fit warns (:class:`ConvergenceWarning`) that it has probably
+    failed.
 
     Parameters
     ----------
@@ -189,6 +192,7 @@ class Adversarial(BaseMapper):
         if self.n_epochs:
             W, best_W, best = self._adversarial(Xt, Zt, W, gen, torch_seed, criterion, total)
         W = best_W if self.n_epochs else W
+        best_pairs = None  # the refinement dictionary behind best_W, if any
         cut = min(self.refinement_max_rank, len(X), len(Z))
         for r in range(1, self.n_refinement + 1):
             # refine from the best adversarial W: mutual CSLS nearest neighbours → Procrustes
@@ -202,14 +206,19 @@ class Adversarial(BaseMapper):
             ).to(device)
             value = criterion(W)
             if value > best:
-                best, best_W = value, W.clone()
+                best, best_W, best_pairs = value, W.clone(), pairs_r
             event = {"iteration": self.n_epochs + r, "progress": (self.n_epochs + r) / total,
                      "phase": "refinement", "criterion": value, "n_pairs": int(len(pairs_r))}
             logger.info("refinement %d/%d: %d mutual pairs, criterion %.4f", r, self.n_refinement, len(pairs_r), value)
             self._emit(event)
         self.n_iter_ = len(self.history_)
         self.criterion_ = best
-        self.diagnosis_ = diagnose(Xt[:n_crit] @ best_W, Zcrit, knn_k=self.knn_k, generator=gen)
+        if best_pairs is None:
+            # W came from adversarial training, which saw no pairs: its criterion is not circular
+            self.diagnosis_ = diagnose(Xt[:n_crit] @ best_W, Zcrit, knn_k=self.knn_k, generator=gen)
+        else:
+            # W was fitted to a dictionary of these very words: check it on held-out pairs instead
+            self.diagnosis_ = diagnose_dictionary(X[:cut], Z[:cut], best_pairs, rng=rng, knn_k=self.knn_k, device=device)
         # the last history entry carries the verdict, so that reports built from history_ show it
         self._emit({"iteration": self.n_iter_, "progress": 1.0, "phase": "diagnosis", **self.diagnosis_})
         if not self.diagnosis_["success"]:

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from xling._utils import check_random_state, resolve_device, torch_generator
 from xling.exceptions import ConvergenceWarning, NotEnoughDataError
 from xling.map._base import BaseMapper
-from xling.map._diagnosis import diagnose
+from xling.map._diagnosis import diagnose_dictionary
 from xling.map._neighbours import DIRECTIONS, induce_dictionary, mutual_best, unit_rows
 from xling.map.procrustes import Procrustes
 from xling.preprocessing import Normalizer
@@ -149,9 +149,9 @@ class SelfLearning(BaseMapper):
     ``"identical"`` / ``"numerals"``: identical strings / numerals, from the
     ``src_words``/``tgt_words`` given to :meth:`fit` (plus ``pairs`` if given).
     ``"unsupervised"``: no bilingual signal at all; the initial dictionary
-    comes from :func:`similarity_distribution_pairs`. The result is checked
-    against a random rotation with the unsupervised criterion of Conneau et al.
-    (2018) (``diagnosis_``), and a failed run says so.
+    comes from :func:`similarity_distribution_pairs`. The final dictionary is
+    checked for held-out consistency (``diagnosis_``: does a map fitted on half
+    of it recover the other half?), and a failed run says so.
 
     Parameters
     ----------
@@ -196,8 +196,8 @@ class SelfLearning(BaseMapper):
     seed_pairs_ : ndarray of shape (n_seed, 2)
         The initial dictionary.
     diagnosis_ : dict
-        Unsupervised criterion against a random rotation, with ``success`` and
-        a ``message`` (see above); set for every seed.
+        ``heldout_agreement``, ``success`` and a ``message`` (see above); set
+        for every seed.
     history_ : list of dict
         One entry per iteration, then one with ``phase="diagnosis"``.
 
@@ -362,12 +362,10 @@ class SelfLearning(BaseMapper):
                 stacklevel=3,
             )
             mapper = clone(base).fit(X, Z, pairs)
-            A = torch.from_numpy(mapper.transform(X[:cut])).to(device)
-            B = torch.from_numpy(mapper.transform_target(Z[:cut])).to(device)
         self.mapper_ = mapper
         self.pairs_ = pairs
         self.n_iter_ = it
-        self.diagnosis_ = diagnose(A, B, knn_k=self.knn_k, generator=gen)
+        self.diagnosis_ = diagnose_dictionary(X[:cut], Z[:cut], pairs, rng=rng, knn_k=self.knn_k, device=device)
         # the last history entry carries the verdict, so that reports built from history_ show it
         self._emit({"iteration": it, "progress": 1.0, "phase": "diagnosis", **self.diagnosis_})
         if self.seed == "unsupervised" and not self.diagnosis_["success"]:
