@@ -300,3 +300,19 @@ def test_bilbowa_on_the_bible_translates_frequent_words(shared_data):
     assert r["p@10"] > 0.28 and r["p@1"] > 0.18
     assert r0["p@10"] < 0.05
     assert joint.history_[-1]["cross_loss"] < control.history_[-1]["cross_loss"] / 5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cls, lambda_", [(BilBOWA, 100.0), (TransGram, 1.0)])
+def test_cuda_training_aligns_bible_translations(shared_data, cls, lambda_):
+    """The PyTorch path on CUDA (large batches) learns aligned spaces too."""
+    bible = shared_data / "parallel" / "bible"
+    par = ParallelCorpus(bible / "kjv-rv1909.en-es.en.xz", bible / "kjv-rv1909.en-es.es.xz")
+    pairs = list(itertools.islice(par, 12000))
+    lexicon = Lexicon.read(shared_data / "lexicons" / "en-es" / "en-es.0-5000.tsv").lower()
+    en, es = [p[0] for p in pairs], [p[1] for p in pairs]
+    model = cls(lambda_=lambda_, vector_size=40, min_count=5, epochs=4, random_state=0, device="cuda", batch_words=2000)
+    model.fit(en, es, pairs)
+    assert model.backend_ == "torch"
+    r = _bli(model.src_embeddings_, model.tgt_embeddings_, lexicon)
+    assert r["n_queries"] > 1000 and r["p@10"] > 0.2
