@@ -397,9 +397,9 @@ def knn(
     Examples
     --------
     >>> import numpy as np
-    >>> s, i = knn(np.eye(3), np.array([[0, 1, 0], [2, 0, 0.]]), k=1)
-    >>> i.ravel().tolist()
-    [1, 0, 1]
+    >>> s, i = knn(np.array([[1, 0.2], [0.1, 1]]), np.array([[0, 3.0], [2, 0]]), k=2)
+    >>> i.tolist()
+    [[1, 0], [0, 1]]
     """
     k = _check_k(k)
     dev = resolve_device(device)
@@ -675,23 +675,52 @@ class _Scorer:
         )
 
 
+def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, z_bias=None, x_bias=None):
+    """Best z per x of ``scale cos - z_bias[z]`` and best x per z of ``scale cos - x_bias[x]``.
+
+    One matrix product per tile serves both directions: the row maxima are read
+    after subtracting ``z_bias``, the column maxima after swapping it for ``x_bias``.
+    """
+    n_x, n_z = Xn.shape[0], Zn.shape[0]
+    fv = torch.empty(n_x, device=Xn.device)
+    fi = torch.empty(n_x, dtype=torch.int64, device=Xn.device)
+    bv = torch.full((n_z,), -math.inf, device=Xn.device)
+    bi = torch.zeros(n_z, dtype=torch.int64, device=Xn.device)
+    for qs, ks, S in _tiles(Xn, Zn, bq, bt, scale):
+        if z_bias is not None:
+            S.sub_(z_bias[ks])
+        v, i = S.max(dim=1)
+        i += ks.start
+        if ks.start == 0:
+            row_v, row_i = v, i
+        else:
+            better = v > row_v
+            row_v, row_i = torch.where(better, v, row_v), torch.where(better, i, row_i)
+        if ks.stop == n_z:
+            fv[qs], fi[qs] = row_v, row_i
+        if z_bias is not None:
+            S.add_(z_bias[ks])
+        if x_bias is not None:
+            S.sub_(x_bias[qs, None])
+        v, i = S.max(dim=0)
+        better = v > bv[ks]
+        bv[ks] = torch.where(better, v, bv[ks])
+        bi[ks] = torch.where(better, i + qs.start, bi[ks])
+    return fv, fi, bv, bi
+
+
 def _best_pairs(Xn, Zn, method, knn_k, beta, bq, bt, dev) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Best z for each x and best x for each z under ``method``, with their scores."""
     if method == "csls":
         r_x, r_z = _fused_terms(Xn, Zn, knn_k, bq, bt)
-        fv, fi, _ = _row_pass(Xn, Zn, 1, bq, bt, scale=2.0, key_bias=r_z)
-        bv, bi, _ = _row_pass(Zn, Xn, 1, bq, bt, scale=2.0, key_bias=r_x)
-        return fv[:, 0] - r_x, fi[:, 0], bv[:, 0] - r_z, bi[:, 0]
+        fv, fi, bv, bi = _best_both_ways(Xn, Zn, bq, bt, scale=2.0, z_bias=r_z, x_bias=r_x)
+        return fv - r_x, fi, bv - r_z, bi
     if method == "isf":
         # Forward retrieval normalises over X, backward over Z.
         lz = _column_logsumexp(Xn, Zn, beta, bq, bt)
         lx = _column_logsumexp(Zn, Xn, beta, bq, bt)
-        fv, fi, _ = _row_pass(Xn, Zn, 1, bq, bt, scale=beta, key_bias=lz)
-        bv, bi, _ = _row_pass(Zn, Xn, 1, bq, bt, scale=beta, key_bias=lx)
-        return fv[:, 0], fi[:, 0], bv[:, 0], bi[:, 0]
-    fv, fi, _ = _row_pass(Xn, Zn, 1, bq, bt)
-    bv, bi, _ = _row_pass(Zn, Xn, 1, bq, bt)
-    return fv[:, 0], fi[:, 0], bv[:, 0], bi[:, 0]
+        return _best_both_ways(Xn, Zn, bq, bt, scale=beta, z_bias=lz, x_bias=lx)
+    return _best_both_ways(Xn, Zn, bq, bt)
 
 
 def induce_pairs(
