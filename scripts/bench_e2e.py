@@ -18,14 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from xling.resources import lexicon_path
-
-PAIRS = {
-    "es": ("en-es/en-es.0-5000.tsv", "en-es/en-es.5000-6500.tsv"),
-    "de": ("en-de/yacle.train.freq.5k.en-de.tsv", "en-de/yacle.test.freq.2k.en-de.tsv"),
-    "fr": ("en-fr/yacle.train.freq.5k.en-fr.tsv", "en-fr/yacle.test.freq.2k.en-fr.tsv"),
-    "it": ("en-it/yacle.train.freq.5k.en-it.tsv", "en-it/yacle.test.freq.2k.en-it.tsv"),
-}
+from xling.resources import bli_split
 
 
 def main() -> None:
@@ -39,11 +32,11 @@ def main() -> None:
 
     rows = []
     for lang in args.langs.split(","):
-        train, test = PAIRS[lang]
+        train, test = bli_split(f"en-{lang}")
         out = args.out_dir / f"en-{lang}"
         cmd = [
             sys.executable, "-m", "xling", "align", str(args.vectors_dir / "en.vec"), str(args.vectors_dir / f"{lang}.vec"),
-            "--lexicon", str(lexicon_path(train)), "--eval", str(lexicon_path(test)), "--method", args.method,
+            "--lexicon", str(train), "--eval", str(test), "--method", args.method,
             "--limit", str(args.limit), "--out-dir", str(out),
         ]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -51,7 +44,7 @@ def main() -> None:
         for retrieval in ("nn", "csls"):
             r = entry["bli"][retrieval]
             rows.append(
-                f"| en-{lang} | {Path(test).name} | {retrieval} | {100 * r['p@1']:.1f} | {100 * r['p@5']:.1f} | "
+                f"| en-{lang} | {test.name} | {retrieval} | {100 * r['p@1']:.1f} | {100 * r['p@5']:.1f} | "
                 f"{100 * r['p@10']:.1f} | {r['n_queries']}/{r['n_test_words']} ({100 * r['coverage']:.0f}%) | "
                 f"{entry['pairs_used']} | {entry['fit_seconds']:.2f} |"
             )
