@@ -190,6 +190,8 @@ def test_header_that_is_not_two_positive_integers(tmp_path, header):
     [
         (b"2 3\na 1 2 3\nb 4 5\n", 3, "Expected a word and 3 values, got 2 values"),
         (b"2 3\na 1 2 3\nb 4 5 6 7\n", 3, "got 4 values"),
+        (b"2 3\na 1 2 3 4\nb 5 6\n", 2, "got 4 values"),  # the separator total is right
+        (b"2 3\na 1 2 3 \nb 4 5 6 7 \n", 3, "got 4 values"),  # fastText's trailing spaces
         (b"2 3\na 1 2 3\nb 4 five 6\n", 3, "Expected a number as value 2 of 'b', got 'five'"),
         (b"2 3\na 1 2 3\nb 4 5 6e\n", 3, "got '6e'"),
         (b"2 3\na 1 nan 3\nb 4 5 6\n", 2, "Expected finite values, got nan as value 2"),

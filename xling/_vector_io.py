@@ -224,15 +224,23 @@ def _parse_lines_fast(buf: bytes, dim: int, encoding: str):
     starts[1:] = ends[:-1] + 1
     if (a[starts] == 32).any():  # a line that starts with a blank
         return None
-    # Count the separators of every line: exactly dim, plus one if the line
-    # ends in a space. So every line holds a word and dim fields.
-    spaces = np.flatnonzero(a == 32)
-    per_line = np.diff(np.searchsorted(spaces, np.append(starts, a.size)))
+    # numpy's C text reader parses the dim value columns and skips the word
+    # column; it raises on a missing, empty or non-numeric field, so every line
+    # has a word and dim values, hence at least dim spaces, plus one if it ends
+    # in a space (fastText). Extra fields would go unnoticed, but they would
+    # make the chunk hold more spaces than that: so the total count decides.
+    try:
+        values = np.loadtxt(
+            io.BytesIO(buf), dtype=np.float32, delimiter=" ", usecols=range(1, dim + 1), comments=None,
+            quotechar=None, encoding="latin-1", ndmin=2,  # latin-1 decodes any byte; words are not converted
+        )
+    except ValueError:
+        return None
     trailing = a[ends - 1 - cr] == 32
-    if (per_line != dim + trailing).any():
+    if values.shape != (n_lines, dim) or np.count_nonzero(a == 32) != n_lines * dim + np.count_nonzero(trailing):
         return None
     # Gather each word plus the space after it with one fancy index.
-    spans = spaces[np.searchsorted(spaces, starts)] - starts + 1
+    spans = _first_space(a, starts) + 1
     span_ends = np.cumsum(spans)
     index = np.arange(span_ends[-1]) + np.repeat(starts - (span_ends - spans), spans)
     try:
@@ -240,20 +248,20 @@ def _parse_lines_fast(buf: bytes, dim: int, encoding: str):
     except UnicodeDecodeError:
         return None
     words.pop()  # the empty string after the last separator
-    del index, spaces
-    # numpy's C text reader parses the dim value columns and skips the word
-    # column; it raises on an empty or non-numeric field. Latin-1 decodes any
-    # byte, and the words it sees are not converted.
-    try:
-        values = np.loadtxt(
-            io.BytesIO(buf), dtype=np.float32, delimiter=" ", usecols=range(1, dim + 1), comments=None,
-            quotechar=None, encoding="latin-1", ndmin=2,
-        )
-    except ValueError:
-        return None
-    if values.shape != (n_lines, dim):
-        return None
     return words, values
+
+
+def _first_space(a: np.ndarray, starts: np.ndarray, window: int = 64) -> np.ndarray:
+    """Offset of the first space after each line start (every line has one): the word lengths."""
+    # Words are short: look at a small window after each start before scanning the chunk.
+    idx = starts[:, None] + np.arange(window)
+    np.minimum(idx, a.size - 1, out=idx)
+    win = a[idx] == 32
+    length = win.argmax(axis=1)
+    if win[np.arange(starts.size), length].all():
+        return length
+    spaces = np.flatnonzero(a == 32)  # some word is longer than the window
+    return spaces[np.searchsorted(spaces, starts)] - starts
 
 
 def _iter_line_blocks(fh: IO[bytes], first_line: int, max_lines: int | None, rest: list[bytes]):
