@@ -7,20 +7,22 @@ raises :class:`FormatError` naming file and line.
 How the text reader is fast
 ---------------------------
 Text files are read in chunks of whole lines (:data:`CHUNK_BYTES`). For each
-chunk, numpy finds the line ends and the spaces, checks that every line has
-exactly ``dim`` separators (a word and ``dim`` values), cuts out the words (the
-first field of each line) with one gather, and parses all values of the chunk
-with one call to numpy's C text reader (``np.loadtxt`` on the chunk, skipping
-the word column). Any surprise in a chunk (a wrong field count, tabs, a leading
-blank, a field that is not a number, undecodable bytes) sends that chunk to a
-plain line-by-line parser, which is the reference: it either accepts the chunk
-(it is more lenient about blanks) or raises the error with the exact line. So
-the fast path never decides what is valid, it only recognises the common case.
+chunk, numpy finds the line ends, parses all values of the chunk with one call
+to numpy's C text reader (``np.loadtxt`` on the chunk, skipping the word
+column; it fails on missing or non-numeric fields), checks by counting spaces
+that no line holds extra fields, and cuts out the words (the first field of
+each line) with one gather. Any surprise in a chunk (a wrong field count, tabs,
+a leading blank, a field that is not a number, undecodable bytes) sends that
+chunk to a plain line-by-line parser, which is the reference: it either accepts
+the chunk (it is more lenient about blanks) or raises the error with the exact
+line. So the fast path never decides what is valid, it only recognises the
+common case.
 
-Peak memory is the final matrix plus a few chunk-sized buffers: rows are parsed
-straight into the preallocated matrix, and when the row count is unknown
-(GloVe, or a compressed file) the matrix grows with ``ndarray.resize``, which
-reallocates in place (``mremap``) for large arrays instead of copying.
+Peak memory is the final matrix plus a few chunk-sized buffers: each chunk's
+rows are copied into a matrix preallocated from the header, and when the row
+count is unknown (GloVe, or a compressed file) the matrix grows with
+``ndarray.resize``, which reallocates in place (``mremap``) for large arrays
+instead of copying.
 """
 
 from __future__ import annotations
@@ -253,13 +255,15 @@ def _parse_lines_fast(buf: bytes, dim: int, encoding: str):
 
 def _first_space(a: np.ndarray, starts: np.ndarray, window: int = 64) -> np.ndarray:
     """Offset of the first space after each line start (every line has one): the word lengths."""
-    # Words are short: look at a small window after each start before scanning the chunk.
-    idx = starts[:, None] + np.arange(window)
-    np.minimum(idx, a.size - 1, out=idx)
-    win = a[idx] == 32
-    length = win.argmax(axis=1)
-    if win[np.arange(starts.size), length].all():
-        return length
+    # Words are short: with long lines (high dim), look at a small window after
+    # each start rather than scanning the chunk; its index array is then small.
+    if starts.size * window * 8 <= a.size:
+        idx = starts[:, None] + np.arange(window)
+        np.minimum(idx, a.size - 1, out=idx)
+        win = a[idx] == 32
+        length = win.argmax(axis=1)
+        if win[np.arange(starts.size), length].all():
+            return length
     spaces = np.flatnonzero(a == 32)  # some word is longer than the window
     return spaces[np.searchsorted(spaces, starts)] - starts
 
