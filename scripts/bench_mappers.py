@@ -32,7 +32,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from xling import Embeddings, Lexicon

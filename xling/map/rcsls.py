@@ -9,6 +9,7 @@ import torch
 
 from xling._utils import resolve_device
 from xling.map._base import BaseMapper
+from xling.map._neighbours import unit_rows
 from xling.map.procrustes import orthogonal_procrustes
 
 logger = logging.getLogger(__name__)
@@ -109,8 +110,7 @@ class RCSLS(BaseMapper):
             raise ValueError(f"Expected knn_k >= 1, n_iter >= 0, lr > 0, got {self.knn_k}, {self.n_iter}, {self.lr}")
         device = resolve_device(self.device)
         k = min(self.knn_k, len(X), len(Z), self.n_neighbours)
-        unit = lambda A: A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)  # noqa: E731
-        Xt, Zt = unit(torch.from_numpy(X).to(device)), unit(torch.from_numpy(Z).to(device))
+        Xt, Zt = unit_rows(torch.from_numpy(X).to(device)), unit_rows(torch.from_numpy(Z).to(device))
         Xs, Ys = Xt[pairs[:, 0]], Zt[pairs[:, 1]]
         Xneg, Zneg = Xt[: self.n_neighbours], Zt[: self.n_neighbours]
         W = torch.from_numpy(orthogonal_procrustes(Xs.cpu().numpy(), Ys.cpu().numpy()).astype(np.float32)).to(device)

@@ -17,7 +17,7 @@ from xling._utils import check_random_state, resolve_device, torch_generator
 from xling.exceptions import ConvergenceWarning, NotEnoughDataError
 from xling.map._base import BaseMapper
 from xling.map._diagnosis import diagnose_dictionary
-from xling.map._neighbours import DIRECTIONS, induce_dictionary, mutual_best, unit_rows
+from xling.map._neighbours import DIRECTIONS, induce_dictionary
 from xling.map.procrustes import Procrustes
 from xling.preprocessing import Normalizer
 
