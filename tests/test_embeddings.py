@@ -125,6 +125,16 @@ def test_lenient_layouts_fasttext_trailing_space_crlf_tabs(tmp_path):
         np.testing.assert_array_equal(got.vectors, [[1, 2, 3], [4, 5, 6]])
 
 
+def test_long_words_and_long_rows(tmp_path):
+    rng = np.random.default_rng(3)
+    words = ["short", "w" * 100, "ünïcödé" * 20, "x"]
+    emb = Embeddings(words, rng.standard_normal((4, 200)).astype(np.float32))
+    emb.write(tmp_path / "long.vec")
+    back = Embeddings.read(tmp_path / "long.vec")
+    assert back.words == words
+    np.testing.assert_array_equal(back.vectors, emb.vectors)
+
+
 def test_file_without_final_newline_and_trailing_blank_lines(tmp_path):
     assert Embeddings.read(write_bytes(tmp_path / "a.vec", b"2 2\na 1 2\nb 3 4")).words == ["a", "b"]
     assert Embeddings.read(write_bytes(tmp_path / "b.vec", b"2 2\na 1 2\nb 3 4\n\n\n")).words == ["a", "b"]
