@@ -54,23 +54,23 @@ SUPERVISED = {
     "multi-step (artetxe2018-supervised)": ("artetxe2018-supervised", {}),
     "max-margin, intruders": ("maxmargin", {"n_epochs": 20}),
     "max-margin, random negatives": ("maxmargin", {"n_epochs": 20, "negatives": "random"}),
-    "RCSLS (spectral)": ("rcsls", {"n_iter": 20}),
-    "self-learning (Procrustes, 5k seeds)": ("selflearning", {"vocabulary_cutoff": 20_000, "max_iter": 10}),
+    "RCSLS (spectral)": ("rcsls", {"n_iter": 10}),
+    "self-learning (Procrustes, 5k seeds)": ("selflearning", {"vocabulary_cutoff": 20_000, "max_iter": 8}),
 }
 CURVE = {
     "Procrustes": ("artetxe2016", {}),
-    "self-learning": ("selflearning", {"vocabulary_cutoff": 20_000, "max_iter": 10}),
-    "RCSLS": ("rcsls", {"n_iter": 20}),
+    "self-learning": ("selflearning", {"vocabulary_cutoff": 20_000, "max_iter": 8}),
+    "RCSLS": ("rcsls", {"n_iter": 10}),
 }
 UNSUPERVISED = {
     "adversarial + refinement (conneau2018)": (
-        "adversarial", {"n_epochs": 3, "epoch_size": 50_000, "dis_hidden": 512, "max_rank": 20_000, "n_refinement": 3},
+        "adversarial", {"n_epochs": 2, "epoch_size": 40_000, "dis_hidden": 512, "max_rank": 20_000, "n_refinement": 3},
     ),
     "adversarial auto-encoder (barone2016)": (
-        "adversarial-autoencoder", {"n_epochs": 3, "epoch_size": 50_000, "dis_hidden": 512, "max_rank": 20_000},
+        "adversarial-autoencoder", {"n_epochs": 2, "epoch_size": 40_000, "dis_hidden": 512, "max_rank": 20_000},
     ),
     "similarity-distribution init + stochastic self-learning (artetxe2018-unsupervised)": (
-        "unsupervised", {"vocabulary_cutoff": 10_000, "stochastic_interval": 3, "max_iter": 40},
+        "unsupervised", {"vocabulary_cutoff": 10_000, "stochastic_interval": 3, "max_iter": 30},
     ),
 }
 
