@@ -238,3 +238,32 @@ def test_train_joint_pseudo_needs_a_lexicon(tiny_bilingual):
     result = run("train-joint", "--method", "pseudo", "--src-mono", paths["xa"], "--tgt-mono", paths["xb"],
                  "--out-dir", root / "o", ok=False)
     assert result.exit_code != 0 and "--lexicon" in result.output
+
+
+def test_presets_keep_their_own_normalisation(spaces):
+    """--normalize not given: a preset's steps stand (xing2015 = unit length only)."""
+    root, paths = spaces
+    out = root / "xing"
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--method", "xing2015", "--out-dir", out)
+    settings = json.loads((out / "report.json").read_text())["sources"]["xx"]["settings"]
+    assert list(settings["normalize"]) == ["unit"]
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--method", "xing2015",
+        "--normalize", "center", "--out-dir", out)
+    assert json.loads((out / "report.json").read_text())["sources"]["xx"]["settings"]["normalize"] == "center"
+
+
+def test_train_writes_vectors_with_requested_shape(tiny_bilingual):
+    root, paths = tiny_bilingual
+    out = root / "a.vec"
+    run("train", paths["xa"], "-o", out, "--dim", 12, "--epochs", 1, "--min-count", 1)
+    emb = Embeddings.read(out)
+    assert emb.dim == 12 and len(emb) == 40 and set(emb.words) == {f"a{i}" for i in range(40)}
+
+
+def test_train_rejects_settings_the_method_lacks(tiny_bilingual):
+    root, paths = tiny_bilingual
+    result = run("train", paths["xa"], "-o", root / "s.vec", "--method", "spectral", "--negative", 3, ok=False)
+    assert result.exit_code != 0 and "no setting 'negative'" in result.output
+    assert not (root / "s.vec").exists()
+    result = run("train", paths["xa"], "-o", root / "s.vec", "--resume", ok=False)
+    assert result.exit_code != 0 and "--checkpoint-dir" in result.output

@@ -187,6 +187,17 @@ _TRAIN_OPTIONS = {
 }
 
 
+def _hyperparameters(options: dict, mapping: dict) -> dict:
+    """Hyperparameters from the options the user set; unset ones keep the method's defaults.
+
+    The seed and device always travel (to methods that take them), so runs are
+    reproducible by default.
+    """
+    hyper = {hp: options[opt] for opt, hp in mapping.items() if options[opt] not in (None, False)}
+    hyper["device"] = _device(options["device"])
+    return hyper
+
+
 def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=None, hyper=None, explicit=(), extra=None, fmt="auto", progress=True):
     """Train vectors on one corpus file and write them (used by ``train`` and ``demo``)."""
     from xling.corpus import LineCorpus
@@ -213,15 +224,15 @@ def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output vectors (.vec, .vec.gz, .bin).")
 @click.option("--method", default="sgns", show_default=True, help="sgns, cbow, spectral, ppmi-svd.")
-@click.option("--dim", type=int, default=300, show_default=True, help="Vector size.")
-@click.option("--window", type=int, default=5, show_default=True)
-@click.option("--min-count", type=int, default=5, show_default=True)
+@click.option("--dim", type=int, default=None, help="Vector size. Default: the method's own.")
+@click.option("--window", type=int, default=None, help="Default: the method's own.")
+@click.option("--min-count", type=int, default=None, help="Default: the method's own.")
 @click.option("--max-vocab", type=int, default=None, help="Keep only the N most frequent words.")
-@click.option("--epochs", type=int, default=5, show_default=True)
-@click.option("--negative", type=int, default=5, show_default=True, help="Negative samples per positive pair.")
-@click.option("--sample", type=float, default=1e-3, show_default=True, help="Subsampling threshold of frequent words.")
-@click.option("--alpha", type=float, default=0.025, show_default=True, help="Initial learning rate (decays linearly).")
-@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--epochs", type=int, default=None, help="Default: the method's own.")
+@click.option("--negative", type=int, default=None, help="Negative samples per positive pair. Default: the method's own.")
+@click.option("--sample", type=float, default=None, help="Subsampling threshold of frequent words. Default: the method's own.")
+@click.option("--alpha", type=float, default=None, help="Initial learning rate (decays linearly). Default: the method's own.")
+@click.option("--threads", type=int, default=None, help="Default: the method's own.")
 @seed_option
 @device_option
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Write a checkpoint after each epoch here.")
@@ -239,14 +250,7 @@ def train(ctx, corpus, out, method, lowercase, max_lines, fmt, params, **options
     """
     if options["resume"] and not options["checkpoint_dir"]:
         raise click.UsageError("--resume needs --checkpoint-dir")
-    hyper = {hp: options[opt] for opt, hp in _TRAIN_OPTIONS.items()}
-    hyper["device"] = _device(hyper["device"])
-    if hyper["max_vocab_size"] is None:
-        del hyper["max_vocab_size"]
-    if not options["resume"]:
-        del hyper["resume"]
-    if options["checkpoint_dir"] is None:
-        del hyper["checkpoint_dir"]
+    hyper = _hyperparameters(options, _TRAIN_OPTIONS)
     train_vectors(
         corpus, out, method=method, lowercase=lowercase, max_lines=max_lines, hyper=hyper,
         explicit=_explicit(ctx, _TRAIN_OPTIONS), extra=_parse_params(params), fmt=fmt,
@@ -269,16 +273,16 @@ _JOINT_OPTIONS = {**_TRAIN_OPTIONS, "lambda_": "lambda_"}
 @click.option("--lexicon", type=click.Path(exists=True, dir_okay=False), default=None, help="Translations for pseudo-bilingual mixing (pseudo).")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Gets <src>.vec, <tgt>.vec and report.json.")
 @click.option("--langs", default=None, metavar="SRC,TGT", help="Names of the two output files (default: from the corpus file names).")
-@click.option("--dim", type=int, default=300, show_default=True, help="Vector size.")
-@click.option("--window", type=int, default=5, show_default=True)
-@click.option("--min-count", type=int, default=5, show_default=True)
+@click.option("--dim", type=int, default=None, help="Vector size. Default: the method's own.")
+@click.option("--window", type=int, default=None, help="Default: the method's own.")
+@click.option("--min-count", type=int, default=None, help="Default: the method's own.")
 @click.option("--max-vocab", type=int, default=None, help="Keep only the N most frequent words per language.")
-@click.option("--epochs", type=int, default=5, show_default=True)
-@click.option("--negative", type=int, default=5, show_default=True)
-@click.option("--sample", type=float, default=1e-3, show_default=True)
-@click.option("--alpha", type=float, default=0.025, show_default=True)
+@click.option("--epochs", type=int, default=None, help="Default: the method's own.")
+@click.option("--negative", type=int, default=None, help="Default: the method's own.")
+@click.option("--sample", type=float, default=None, help="Default: the method's own.")
+@click.option("--alpha", type=float, default=None, help="Default: the method's own.")
 @click.option("--lambda", "lambda_", type=float, default=None, help="Weight of the cross-lingual term (bilbowa, transgram; default: the method's).")
-@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--threads", type=int, default=None, help="Default: the method's own.")
 @seed_option
 @device_option
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Write a checkpoint after each epoch here.")
@@ -306,13 +310,7 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
     if len(names) != 2 or names[0] == names[1]:
         raise click.UsageError(f"Expected two distinct names in --langs SRC,TGT, got {langs or names!r}")
 
-    hyper = {hp: options[opt] for opt, hp in _JOINT_OPTIONS.items()}
-    hyper["device"] = _device(hyper["device"])
-    for optional in ("max_vocab_size", "checkpoint_dir", "lambda_"):
-        if hyper[optional] is None:
-            del hyper[optional]
-    if not options["resume"]:
-        del hyper["resume"]
+    hyper = _hyperparameters(options, _JOINT_OPTIONS)
     trainer = _build(JOINT_TRAINERS[method], method, hyper, _explicit(ctx, _JOINT_OPTIONS), _parse_params(params))
     src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
     report = {"method": method, "src_mono": src_mono, "tgt_mono": tgt_mono, "settings": {
@@ -341,7 +339,7 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
 
 
 # -- align --------------------------------------------------------------------
-def align_spaces(sources, target, lexicons, *, method="procrustes", normalize="unit,center,unit", evals=(),
+def align_spaces(sources, target, lexicons, *, method="procrustes", normalize=None, evals=(),
                  seed=0, device=None, extra=None, explicit=(), limit=None, case="auto", retrieval=("nn", "csls"),
                  oov="exclude"):
     """Map each source space onto the target (hub) space; returns (mapped dict, report dict).
@@ -368,7 +366,8 @@ def align_spaces(sources, target, lexicons, *, method="procrustes", normalize="u
         raise click.UsageError(f"Expected vector files with distinct names, got {stems}")
 
     tgt = Embeddings.read(target, limit=limit)
-    hyper = {"normalize": normalize, "random_state": seed, "device": device}
+    # normalize=None keeps the method's own steps (presets differ: xing2015 uses unit only).
+    hyper = {"random_state": seed, "device": device, **({} if normalize is None else {"normalize": normalize})}
     report = {"method": method, "target": str(target), "seed": seed, "sources": {}}
     mapped = {}
     for k, src_path in enumerate(sources):
@@ -447,7 +446,7 @@ def _bli_rows(report: dict) -> dict:
 @click.argument("vectors", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--lexicon", "lexicons", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Seed lexicon (one per source).")
 @click.option("--method", default="procrustes", show_default=True, help="Mapping solver (see `xling methods`).")
-@click.option("--normalize", default="unit,center,unit", show_default=True, help="Ordered steps: unit, center, unit_dim, center_emb, none.")
+@click.option("--normalize", default=None, help="Ordered steps from unit, center, unit_dim, center_emb, none (default: the method's own; unit,center,unit for procrustes).")
 @click.option("--eval", "evals", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Test lexicon (one per source): BLI goes into the report.")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Where the mapped vectors, maps and report go.")
 @click.option("--retrieval", default="nn,csls", show_default=True, help="Retrieval methods for --eval: nn, csls, isf.")
