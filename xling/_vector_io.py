@@ -84,7 +84,12 @@ def _parse_header(raw: bytes, path) -> tuple[int, int]:
     parts = raw.split()
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         shown = raw[:60].decode("utf-8", "replace").rstrip("\r\n")
-        raise FormatError(f"Expected a header 'N_WORDS DIM' (two integers), got {shown!r}", str(path), 1)
+        raise FormatError(
+            f"Expected a header 'N_WORDS DIM' (two integers), got {shown!r} "
+            f"(for headerless GloVe text pass format='glove')",
+            str(path),
+            1,
+        )
     n, d = int(parts[0]), int(parts[1])
     if n < 1 or d < 1:
         raise FormatError(f"Expected a positive word count and dimension in the header, got {n} {d}", str(path), 1)
