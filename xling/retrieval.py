@@ -207,11 +207,11 @@ def _tiles(
 def _topk_rows(S: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k of each row of ``S`` (n, m): values and column indices, sorted descending.
 
-    The first ``m0 = g * (m // g)`` columns are split into ``m // g`` strided groups
-    ``{j, j + m // g, ...}``; the k groups with the largest maxima contain the top
-    k of those columns (any top-k element's group maximum is at least the k-th
-    largest element, which is at least the k-th largest group maximum), so only
-    their k * g members are ranked, together with the last ``m - m0`` columns.
+    The first ``m0 = g * (m // g)`` columns are cut into blocks of g consecutive
+    columns; the k blocks with the largest maxima contain the top k of those
+    columns (any top-k element's block maximum is at least the k-th largest
+    element, which is at least the k-th largest block maximum), so only their
+    k * g members are ranked, together with the last ``m - m0`` columns.
     """
     n, m = S.shape
     k = min(k, m)
@@ -220,21 +220,24 @@ def _topk_rows(S: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     if S.device.type != "cpu" or groups < 4 * k:
         return S.topk(k, dim=1)
     m0 = groups * g
-    gmax = S[:, :m0].view(n, g, groups).amax(dim=1)
-    gidx = gmax.topk(k, dim=1, sorted=False).indices
-    cols = (gidx.unsqueeze(2) + groups * torch.arange(g, device=S.device).view(1, 1, g)).view(n, k * g)
+    blocks = S[:, :m0].view(n, groups, g)
+    gidx = blocks.amax(dim=2).topk(k, dim=1, sorted=False).indices
+    # an expanded (not materialised) index gathers whole contiguous blocks
+    cand = blocks.gather(1, gidx.unsqueeze(2).expand(n, k, g)).view(n, k * g)
     if m0 < m:
-        cols = torch.cat([cols, torch.arange(m0, m, device=S.device).expand(n, m - m0)], dim=1)
-    values, pos = S.gather(1, cols).topk(k, dim=1)
-    return values, cols.gather(1, pos)
+        cand = torch.cat([cand, S[:, m0:]], dim=1)
+    values, pos = cand.topk(k, dim=1)
+    in_block = pos < k * g
+    cols = torch.where(in_block, gidx.gather(1, (pos // g).clamp_max(k - 1)) * g + pos % g, pos - k * g + m0)
+    return values, cols
 
 
 def _topk_cols(S: torch.Tensor, k: int) -> torch.Tensor:
     """Top-k values of each column of ``S`` (n, m), as an (m, k) matrix sorted descending.
 
-    Same grouping as :func:`_topk_rows`, over rows; the groups are ``{r, r + n // g,
-    ...}`` so that the group maxima reduce over the outer axis and vectorise along
-    the contiguous columns.
+    Same idea as :func:`_topk_rows`, over rows; the groups are strided,
+    ``{r, r + n // g, ...}``, so that the group maxima reduce over the outer axis
+    and vectorise along the contiguous columns.
     """
     n, m = S.shape
     k = min(k, n)
