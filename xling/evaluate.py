@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Mapping, Sequence
 
-import numpy as np
 import torch
 
 from xling._utils import resolve_device

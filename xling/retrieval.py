@@ -712,7 +712,7 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, z_bias=None, x_bias=None):
     return fv, fi, bv, bi
 
 
-def _best_pairs(Xn, Zn, method, knn_k, beta, bq, bt, dev) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _best_pairs(Xn, Zn, method, knn_k, beta, bq, bt) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Best z for each x and best x for each z under ``method``, with their scores."""
     if method == "csls":
         r_x, r_z = _fused_terms(Xn, Zn, knn_k, bq, bt)
@@ -781,7 +781,7 @@ def induce_pairs(
         max_rank = _check_k(max_rank, "max_rank")
         Xn, Zn = Xn[:max_rank], Zn[:max_rank]
     bq, bt = _sizes(dev, batch_size, tile_size)
-    fv, fi, bv, bi = (t.cpu().numpy() for t in _best_pairs(Xn, Zn, method, knn_k, beta, bq, bt, dev))
+    fv, fi, bv, bi = (t.cpu().numpy() for t in _best_pairs(Xn, Zn, method, knn_k, beta, bq, bt))
     fwd = np.stack([np.arange(len(fi)), fi], axis=1)
     bwd = np.stack([bi, np.arange(len(bi))], axis=1)
     if threshold is not None:
