@@ -156,7 +156,7 @@ def bli(
     Q = X[torch.as_tensor(query_rows, device=dev)]
     scorer = _Scorer(Q, K, method, knn_k, float(beta), X, bq, bt, dev)
     kmax = max(ks)
-    scores, top = scorer.top(kmax)
+    _, top = scorer.top(kmax)
 
     # hit[q, j]: the j-th retrieved word is a gold translation of query q.
     width = max(len(g) for g in golds)
