@@ -131,3 +131,19 @@ def test_iterative_solvers_report_progress(name, data):
     assert events and events == m.history_
     assert all(0 < e["progress"] <= 1 for e in events)
     assert events[-1]["iteration"] >= 1
+
+
+def test_registry_says_which_methods_need_a_lexicon():
+    unsupervised = {name for name, cls in MAPPERS.items() if not cls.supervised}
+    assert unsupervised == {"adversarial", "adversarial-autoencoder", "unsupervised", "artetxe2018-unsupervised"}
+    # instances follow their seed, so a generic caller can ask either
+    assert MAPPERS["selflearning"](seed="identical").supervised is False
+    assert MAPPERS["unsupervised"](seed="pairs").supervised is True
+
+
+def test_self_learning_accepts_the_words_whatever_its_seed(data):
+    # a generic caller (the CLI) passes the words to every fit that takes them
+    X, Z, pairs = data
+    words = [f"w{i}" for i in range(len(X))]
+    m = make("selflearning").fit(X, Z, pairs, src_words=words, tgt_words=words)
+    np.testing.assert_array_equal(m.seed_pairs_, pairs)
