@@ -8,7 +8,7 @@ number of evaluable test words):
 * ``sgns+procrustes``: :class:`xling.train.SkipGram` on each language's text
   (the same monolingual slice plus that language's side of the parallel text)
   + :class:`xling.map.Procrustes` on the training lexicon;
-* ``bilbowa`` (one row per ``--lambdas`` value), ``transgram``: mono slice + parallel text;
+* ``bilbowa`` (one row per ``--lambdas`` value), ``transgram`` (``--transgram-lambda``): mono slice + parallel text;
 * ``pseudo``: the mono slice mixed through the training lexicon (Gouws & Søgaard),
   ``pseudo+docs``: plus the parallel pairs merged and shuffled (Vulić & Moens);
 * ``full-sgns+procrustes``: vectors trained by ``xling train`` on the full
@@ -66,7 +66,8 @@ def main() -> None:
     ap.add_argument("--bible", action=argparse.BooleanOptionalAction, default=True,
                     help="add the Bible to the parallel text (en-es only)")
     ap.add_argument("--methods", default="sgns+procrustes,bilbowa,transgram,pseudo,pseudo+docs,full-sgns+procrustes")
-    ap.add_argument("--lambdas", default="1", help="BilBOWA weights, comma-separated")
+    ap.add_argument("--lambdas", default="100", help="BilBOWA weights, comma-separated")
+    ap.add_argument("--transgram-lambda", type=float, default=10.0, help="Trans-gram weight")
     ap.add_argument("--dim", type=int, default=100)
     ap.add_argument("--window", type=int, default=5)
     ap.add_argument("--min-count", type=int, default=5)
@@ -125,8 +126,9 @@ def main() -> None:
                 report(f"bilbowa λ={lam:g}", time.perf_counter() - t, m.src_embeddings_, m.tgt_embeddings_,
                        f"final Ω/pair {m.history_[-1]['cross_loss']:.3f}")
         elif method == "transgram":
-            m = TransGram(**common).fit(mono[0], mono[1], parallel)
-            report(method, time.perf_counter() - t, m.src_embeddings_, m.tgt_embeddings_)
+            m = TransGram(lambda_=args.transgram_lambda, **common).fit(mono[0], mono[1], parallel)
+            report(f"transgram λ={args.transgram_lambda:g}", time.perf_counter() - t, m.src_embeddings_,
+                   m.tgt_embeddings_)
         elif method in ("pseudo", "pseudo+docs"):
             m = PseudoBilingual(**common).fit(mono[0], mono[1], train_lex,
                                               documents=parallel if method == "pseudo+docs" else None)
