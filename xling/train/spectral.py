@@ -171,9 +171,9 @@ class SpectralEmbedding(CooccurrenceTrainer):
     Examples
     --------
     >>> sents = [["the", "cat", "sat"], ["the", "dog", "sat"], ["a", "cat", "ran"]] * 5
-    >>> model = SpectralEmbedding(vector_size=2, window=2, min_count=1, random_state=0).fit(sents)
-    >>> model.embeddings_.vectors.shape
-    (6, 2)
+    >>> model = SpectralEmbedding(vector_size=1, window=2, min_count=1, random_state=0).fit(sents)
+    >>> model.embeddings_.vectors.shape, bool(model.eigenvalues_[0] > 0)
+    ((6, 1), True)
     """
 
     def __init__(
