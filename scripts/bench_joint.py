@@ -142,7 +142,9 @@ def main() -> None:
                                                              args.sgns_dir.glob(f"{lang}.bin*"))))
                         for lang in (src_lang, tgt_lang))
             src, tgt = procrustes(src, tgt, train_lex)
-            report(method, 0.0, src, tgt, "full novels (train time not included)")
+            infos = [args.sgns_dir / f"{lang}.json" for lang in (src_lang, tgt_lang)]
+            seconds = sum(json.loads(p.read_text())["seconds"] for p in infos) if all(p.exists() for p in infos) else 0.0
+            report(method, seconds, src, tgt, "full novels; train s from the vectors' JSON reports")
         else:
             raise SystemExit(f"unknown method {method!r}")
 
