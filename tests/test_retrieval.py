@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from scipy.special import logsumexp
 
+import xling.retrieval
 from xling import Embeddings
+from xling._kernels import kernel_error, load_topk
 from xling.retrieval import (
     csls,
     csls_terms,
@@ -93,7 +97,7 @@ def test_knn_matches_numpy(data, batch_size, tile_size, k):
 
 
 @pytest.mark.parametrize("batch_size,tile_size", TILINGS)
-def test_csls_matches_numpy(data, batch_size, tile_size):
+def test_csls_matches_numpy(data, batch_size, tile_size, terms_path):
     X, Z = data
     s, i = csls(X, Z, k=5, knn_k=10, batch_size=batch_size, tile_size=tile_size, device="cpu")
     assert_topk(s, i, ref_scores(X, Z, "csls", knn_k=10), 5)
@@ -124,9 +128,22 @@ def test_inverted_softmax_large_beta_is_finite(data):
     assert_topk(s, i, ref_scores(X[:20], Z, "isf", sources=X, beta=500.0), 2)
 
 
+@pytest.fixture(params=["torch", "kernel"])
+def terms_path(request, monkeypatch):
+    """Run the CSLS terms through the PyTorch path or the compiled tile scanner."""
+    if request.param == "kernel":
+        if shutil.which("c++") is None and shutil.which("g++") is None:
+            pytest.skip("no C++ compiler")
+        assert load_topk() is not None, kernel_error("topk")
+        monkeypatch.setattr(xling.retrieval, "_KERNEL_MIN_SCORES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("batch_size,tile_size", TILINGS)
-def test_fused_csls_terms_match_numpy(data, batch_size, tile_size):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_csls_terms_match_numpy(data, batch_size, tile_size, threads, terms_path):
     X, Z = data
+    torch.set_num_threads(threads)
     r_x, r_z = csls_terms(X, Z, 10, batch_size=batch_size, tile_size=tile_size, device="cpu")
     C = unit(X) @ unit(Z).T
     np.testing.assert_allclose(r_x.numpy(), top_mean(C, 10), atol=ATOL)
@@ -134,8 +151,21 @@ def test_fused_csls_terms_match_numpy(data, batch_size, tile_size):
     assert r_x.shape == (len(X),) and r_z.shape == (len(Z),)
 
 
-def test_topk_mean_matches_numpy_and_caps_k(data):
+@pytest.mark.parametrize("knn_k", [1, 3, 40])
+def test_fused_csls_terms_neighbourhood_sizes(data, knn_k, terms_path):
+    """knn_k larger than a tile's rows (40 > 23 queries of the last block) or than a side is capped."""
     X, Z = data
+    X = X[:63]
+    r_x, r_z = csls_terms(X, Z, knn_k, batch_size=40, tile_size=1100, device="cpu")
+    C = unit(X) @ unit(Z).T
+    np.testing.assert_allclose(r_x.numpy(), top_mean(C, knn_k), atol=ATOL)
+    np.testing.assert_allclose(r_z.numpy(), top_mean(C.T, min(knn_k, len(X))), atol=ATOL)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_topk_mean_matches_numpy_and_caps_k(data, threads, terms_path):
+    X, Z = data
+    torch.set_num_threads(threads)
     r = topk_mean(Z, X, k=10, batch_size=300, device="cpu")
     np.testing.assert_allclose(r.numpy(), top_mean(unit(Z) @ unit(X).T, 10), atol=ATOL)
     # k larger than the number of keys: mean over all keys

@@ -35,7 +35,10 @@ Speed
 On the CPU the top-k of a tile is found from group maxima (a cheap vectorised
 reduction selects the only groups that can hold the top k, then a small top-k
 runs over their members), which costs a fraction of ``torch.topk`` over the
-whole tile. A faster matrix-product precision (oneDNN's ``fp32_precision``) is
+whole tile. The CSLS terms (values only, no indices) of large problems go
+through a compiled scanner instead (``xling/_kernels/topk.cpp``), which folds
+each tile into running row and column top-k sets in one read of the tile;
+it is built at first use, and ``XLING_NO_KERNEL=1`` keeps the PyTorch path. A faster matrix-product precision (oneDNN's ``fp32_precision``) is
 used only if, measured once at run time on a sample, its error against float64
 is below 1e-5; otherwise plain float32 products are used. Results are exact
 float32 cosine scores either way.
@@ -54,6 +57,7 @@ from typing import Iterator, Literal
 import numpy as np
 import torch
 
+from xling._kernels import load_topk
 from xling._utils import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -82,6 +86,9 @@ _GPU_BATCH, _GPU_TILE = 8192, 32768
 # Group size of the grouped top-k (rows and columns); tuned on the CPU.
 _ROW_GROUP, _COL_GROUP = 64, 16
 _EPS = 1e-12
+# Problems with at least this many cosines use the compiled tile scanner on the
+# CPU (below it the PyTorch path takes well under a second).
+_KERNEL_MIN_SCORES = 1 << 26
 
 
 # ---------------------------------------------------------------------------
@@ -263,6 +270,17 @@ def _merge(values, indices, new_values, new_indices, k):
     return top, torch.cat([indices, new_indices], dim=1).gather(1, pos)
 
 
+def _topk_kernel(device: torch.device, n_scores: int):
+    """The compiled tile scanner for a CPU problem of ``n_scores`` cosines, else None.
+
+    Small problems keep the PyTorch path: they are fast anyway, and the first use
+    of the kernel compiles it (tens of seconds, then cached).
+    """
+    if device.type != "cpu" or n_scores < _KERNEL_MIN_SCORES:
+        return None
+    return load_topk()
+
+
 # ---------------------------------------------------------------------------
 # passes
 # ---------------------------------------------------------------------------
@@ -310,21 +328,36 @@ def _row_pass(
     return out_v, out_i, r
 
 
-def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int):
-    """Mean of the knn_k largest cosines per row of X Zᵀ and per column, in one pass."""
+def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int, *, columns: bool = True):
+    """Mean of the knn_k largest cosines per row of X Zᵀ and (if ``columns``) per column, in one pass.
+
+    Returns ``(r_x, r_z)``; ``r_z`` is None without ``columns``.
+    """
     n_x, n_z = X.shape[0], Z.shape[0]
-    kx, kz = min(knn_k, n_z), min(knn_k, n_x)
+    kx, kz = min(knn_k, n_z), (min(knn_k, n_x) if columns else 0)
+    kernel = _topk_kernel(X.device, n_x * n_z)
+    if kernel is None and not columns:
+        return _row_pass(X, Z, kx, bq, bt)[0].mean(dim=1), None
     r_x = torch.empty(n_x, device=X.device)
     col_top = torch.full((n_z, kz), -math.inf, device=X.device)
-    row_top = None
-    for qs, ks, S in _tiles(X, Z, bq, bt):
-        v, _ = _topk_rows(S, kx)
-        row_top = v if ks.start == 0 else _merge(row_top, None, v, None, kx)[0]
-        if ks.stop == n_z:
-            r_x[qs] = row_top.mean(dim=1)
-        cv = _topk_cols(S, kz)
-        col_top[ks] = _merge(col_top[ks], None, cv, None, kz)[0]
-    return r_x, col_top.mean(dim=1)
+    if kernel is not None:
+        threads = torch.get_num_threads()
+        for qs, ks, S in _tiles(X, Z, bq, bt):
+            if ks.start == 0:
+                row_top = torch.full((qs.stop - qs.start, kx), -math.inf)
+            kernel.fold_tile(S, row_top, col_top[ks], threads)
+            if ks.stop == n_z:
+                r_x[qs] = row_top.mean(dim=1)
+    else:
+        row_top = None
+        for qs, ks, S in _tiles(X, Z, bq, bt):
+            v, _ = _topk_rows(S, kx)
+            row_top = v if ks.start == 0 else _merge(row_top, None, v, None, kx)[0]
+            if ks.stop == n_z:
+                r_x[qs] = row_top.mean(dim=1)
+            cv = _topk_cols(S, kz)
+            col_top[ks] = _merge(col_top[ks], None, cv, None, kz)[0]
+    return r_x, (col_top.mean(dim=1) if columns else None)
 
 
 def _column_logsumexp(X: torch.Tensor, Z: torch.Tensor, beta: float, bq: int, bt: int) -> torch.Tensor:
@@ -435,8 +468,7 @@ def topk_mean(
     Q, K = _unit_rows(queries, "queries", dev), _unit_rows(keys, "keys", dev)
     _check_pair(Q, K, "queries", "keys")
     bq, bt = _sizes(dev, batch_size, tile_size)
-    v, _, _ = _row_pass(Q, K, k, bq, bt)
-    return v.mean(dim=1).cpu()
+    return _fused_terms(Q, K, k, bq, bt, columns=False)[0].cpu()
 
 
 def csls_terms(
@@ -486,8 +518,7 @@ def _source_terms(Q, K, sources, knn_k, bq, bt, dev) -> torch.Tensor:
     else:
         S = _unit_rows(sources, "sources", dev)
         _check_pair(S, K, "sources", "keys")
-    v, _, _ = _row_pass(K, S, knn_k, bq, bt)
-    return v.mean(dim=1)
+    return _fused_terms(K, S, knn_k, bq, bt, columns=False)[0]
 
 
 def csls(

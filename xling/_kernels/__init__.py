@@ -22,7 +22,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_word2vec", "kernel_error"]
+__all__ = ["load_word2vec", "load_topk", "kernel_error"]
 
 _SOURCE_DIR = Path(__file__).resolve().parent
 _lock = threading.Lock()
@@ -84,6 +84,11 @@ def _load(stem: str):
 def load_word2vec():
     """Return the compiled word2vec module, or None when it cannot be built."""
     return _load("word2vec")
+
+
+def load_topk():
+    """Return the compiled top-k tile scanner, or None when it cannot be built."""
+    return _load("topk")
 
 
 def kernel_error(stem: str = "word2vec") -> str | None:
