@@ -11,7 +11,8 @@ Modes
 -----
 ``supervised``    every supervised solver on the 5k training lexicon;
 ``curve``         Procrustes, self-learning and RCSLS with 500/1k/3k/5k pairs (xling-eval);
-``unsupervised``  the methods that use no lexicon at all.
+``unsupervised``  the methods that use no lexicon at all (adversarial, similarity-distribution
+                  initialisation, self-learning seeded by identical strings or numerals).
 
 "Peak MiB" is the largest growth of the process's resident memory during
 ``fit`` (sampled every 5 ms), so it includes torch and BLAS buffers.
@@ -72,6 +73,12 @@ UNSUPERVISED = {
     "similarity-distribution init + stochastic self-learning (artetxe2018-unsupervised)": (
         "unsupervised", {"vocabulary_cutoff": 10_000, "stochastic_interval": 3, "max_iter": 30},
     ),
+    "self-learning from identical strings (smith2017)": (
+        "selflearning", {"seed": "identical", "vocabulary_cutoff": 20_000, "max_iter": 8},
+    ),
+    "self-learning from numerals (artetxe2017)": (
+        "selflearning", {"seed": "numerals", "vocabulary_cutoff": 20_000, "max_iter": 8},
+    ),
 }
 
 
@@ -118,7 +125,10 @@ def run_one(label, key, settings, src, tgt, pairs, test, args) -> dict:
         warnings.simplefilter("always")
         with PeakRSS() as mem:
             start = time.perf_counter()
-            mapper.fit(src.vectors, tgt.vectors, pairs)
+            if settings.get("seed") in ("identical", "numerals"):
+                mapper.fit(src.vectors, tgt.vectors, pairs, src_words=src.words, tgt_words=tgt.words)
+            else:
+                mapper.fit(src.vectors, tgt.vectors, pairs)
             seconds = time.perf_counter() - start
     s_map = src.with_vectors(mapper.transform(src.vectors))
     t_map = tgt.with_vectors(mapper.transform_target(tgt.vectors))
