@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import threading
@@ -125,7 +126,8 @@ def run_one(label, key, settings, src, tgt, pairs, test, args) -> dict:
         warnings.simplefilter("always")
         with PeakRSS() as mem:
             start = time.perf_counter()
-            if settings.get("seed") in ("identical", "numerals"):
+            # the words go to every solver that takes them (seeds, the spelling check), as in `xling align`
+            if "src_words" in inspect.signature(mapper.fit).parameters:
                 mapper.fit(src.vectors, tgt.vectors, pairs, src_words=src.words, tgt_words=tgt.words)
             else:
                 mapper.fit(src.vectors, tgt.vectors, pairs)
@@ -154,7 +156,7 @@ def table(results: list[dict]) -> str:
     ]
     for r in results:
         nn, cs = r["nn"], r["csls"]
-        flag = " (failed: criterion did not rise)" if r.get("diagnosis", {}).get("success") is False else ""
+        flag = " (**diagnosed as failed**)" if r.get("diagnosis", {}).get("success") is False else ""
         lines.append(
             f"| {r['pair']} | {r['method']}{flag} | {r['n_pairs']} | {100 * nn['p@1']:.1f} | {100 * nn['p@5']:.1f} | "
             f"{100 * nn['p@10']:.1f} | {100 * cs['p@1']:.1f} | {100 * cs['p@5']:.1f} | {100 * cs['p@10']:.1f} | "
@@ -216,6 +218,12 @@ def main() -> None:
     print(f"vectors: {args.vectors_dir} (first {args.limit} words); seed {args.seed}; device {args.device}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(table(results))
+    diagnosed = [r for r in results if "diagnosis" in r]
+    if diagnosed:
+        print("\nDiagnoses (no dictionary used):\n")
+        for r in diagnosed:
+            verdict = "ok" if r["diagnosis"]["success"] else "FAILED"
+            print(f"* {r['pair']}, {r['method']}: {verdict} — {r['diagnosis']['message']}")
 
 
 if __name__ == "__main__":

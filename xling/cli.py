@@ -393,6 +393,8 @@ def align_spaces(sources, target, lexicons, *, method="procrustes", normalize=No
         entry["n_iter"] = int(getattr(mapper, "n_iter_", 0))
         if getattr(mapper, "history_", None):
             entry["history"] = _jsonable(mapper.history_)
+        if getattr(mapper, "diagnosis_", None):
+            entry["diagnosis"] = _jsonable(mapper.diagnosis_)
         src_m = src.with_vectors(mapper.transform(src.vectors))
         tgt_m = tgt.with_vectors(mapper.transform_target(tgt.vectors))
         if k > 0 and not np.allclose(tgt_m.vectors[:100], mapped[stems[-1]][1].vectors[:100], atol=1e-4):

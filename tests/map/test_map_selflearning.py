@@ -1,4 +1,4 @@
-"""Self-learning: from few seeds, from words, and from nothing."""
+"""Self-learning: from few seeds, from words, and from nothing; and the dictionary-free diagnosis."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from xling import ConvergenceWarning, NotEnoughDataError
 from xling.map import LeastSquares, Procrustes, SelfLearning, seed_pairs, similarity_distribution_pairs
+from xling.map._diagnosis import conclude, spelling_check
 from xling.map.presets import Artetxe2018Unsupervised
 
 
@@ -124,3 +125,87 @@ def test_wraps_any_supervised_mapper_and_clones_it():
     m = SelfLearning(mapper=inner, device="cpu").fit(X, Z, np.stack([np.arange(150), perm[:150]], axis=1))
     assert m.mapper_ is not inner and not hasattr(inner, "x_map_")
     assert accuracy(m, X, Z, perm) > 0.99
+
+
+# -- diagnosis: the spelling check ------------------------------------------------
+def vocabularies(perm, n_shared=300, n_numerals=0, rng=None):
+    """Words of X's and Z's rows: ``n_shared`` true translations spelled alike, the rest distinct.
+
+    The first ``n_numerals`` shared words are numerals ("1", "2", ...).
+    """
+    n = len(perm)
+    src = [f"src{i}" for i in range(n)]
+    tgt = [f"tgt{j}" for j in range(n)]
+    shared = (rng or np.random.default_rng(0)).choice(n, n_shared, replace=False)
+    for k, i in enumerate(shared):
+        word = str(k + 1) if k < n_numerals else f"name{i}"
+        src[i] = tgt[perm[i]] = word
+    return src, tgt
+
+
+def test_spelling_check_tells_a_right_map_from_a_wrong_one():
+    X, Z, _, perm = languages()
+    src, tgt = vocabularies(perm)
+    right = Procrustes(normalize=None).fit(X, Z, np.stack([np.arange(500), perm[:500]], axis=1))
+    ok = spelling_check(right.transform(X), right.transform_target(Z), src, tgt, device="cpu")
+    assert ok["conclusive"] and ok["success"] and ok["identical_words"] == 300
+    assert ok["identical_recovered"] > 0.9
+    rng = np.random.default_rng(1)
+    wrong = Procrustes(normalize=None).fit(X, Z, np.stack([np.arange(500), rng.permutation(len(Z))[:500]], axis=1))
+    bad = spelling_check(wrong.transform(X), wrong.transform_target(Z), src, tgt, device="cpu")
+    assert bad["conclusive"] and not bad["success"] and bad["identical_recovered"] < 0.03
+    assert "probably failed" in bad["message"]
+
+
+def test_spelling_check_is_inconclusive_with_few_shared_words_and_can_skip_numerals():
+    X, Z, _, perm = languages(n=1000)
+    src, tgt = vocabularies(perm, n_shared=40, n_numerals=20)
+    m = Procrustes(normalize=None).fit(X, Z, np.stack([np.arange(300), perm[:300]], axis=1))
+    A, B = m.transform(X), m.transform_target(Z)
+    assert spelling_check(A, B, src, tgt, device="cpu")["conclusive"]
+    few = spelling_check(A, B, src, tgt, skip_numerals=True, device="cpu")
+    assert few["identical_words"] == 20 and not few["conclusive"] and np.isnan(few["identical_recovered"])
+    assert "inconclusive" in few["message"]
+
+
+def test_a_failed_spelling_check_overrules_a_criterion_that_looked_fine():
+    X, Z, _, perm = languages()
+    src, tgt = vocabularies(perm)
+    rng = np.random.default_rng(2)
+    m = Procrustes(normalize=None).fit(X, Z, np.stack([np.arange(500), rng.permutation(len(Z))[:500]], axis=1))
+    m.diagnosis_ = {"success": True, "message": "held-out criterion looked fine"}  # what a fooled check says
+    with pytest.warns(ConvergenceWarning, match="spelled alike"):
+        conclude(m, X, Z, src, tgt, cut=2000)
+    assert not m.diagnosis_["success"] and not m.diagnosis_["spelling"]["success"]
+    assert m.history_[-1]["phase"] == "diagnosis" and "probably failed" in m.history_[-1]["message"]
+    # without the words nothing changes and nothing is raised
+    m.diagnosis_ = {"success": True, "message": "fine"}
+    conclude(m, X, Z, cut=2000)
+    assert m.diagnosis_ == {"success": True, "message": "fine"}
+
+
+def test_self_learning_from_numerals_is_checked_on_the_other_shared_words():
+    X, Z, Q, perm = languages()
+    src, tgt = vocabularies(perm, n_shared=300, n_numerals=150)
+    m = SelfLearning(mapper=Procrustes(normalize=None), seed="numerals", random_state=0, device="cpu")
+    m.fit(X, Z, src_words=src, tgt_words=tgt)
+    np.testing.assert_allclose(m.x_map_, Q, atol=0.02)
+    spelling = m.diagnosis_["spelling"]
+    assert spelling["identical_words"] == 150 and spelling["success"]  # the 150 numerals left out
+    # numerals that pair the wrong rows: a wrong map, and the verdict says so
+    wrong_tgt = list(tgt)
+    numeral_rows = [j for j, w in enumerate(tgt) if w.isdigit()]
+    for j, w in zip(numeral_rows, np.random.default_rng(3).permutation([tgt[j] for j in numeral_rows])):
+        wrong_tgt[j] = w
+    with pytest.warns(ConvergenceWarning, match="numerals"):
+        bad = SelfLearning(mapper=Procrustes(normalize=None), seed="numerals", max_iter=5, random_state=0,
+                           device="cpu").fit(X, Z, src_words=src, tgt_words=wrong_tgt)
+    assert not bad.diagnosis_["success"] and not bad.diagnosis_["spelling"]["success"]
+
+
+def test_identical_string_seeds_are_not_graded_by_themselves():
+    X, Z, _, perm = languages(n=1000)
+    src, tgt = vocabularies(perm, n_shared=100)
+    m = SelfLearning(mapper=Procrustes(normalize=None), seed="identical", random_state=0, device="cpu")
+    m.fit(X, Z, src_words=src, tgt_words=tgt)
+    assert "spelling" not in m.diagnosis_ and m.history_[-1]["phase"] == "diagnosis"

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import warnings
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from xling._utils import check_random_state, resolve_device, torch_generator
-from xling.exceptions import ConvergenceWarning
 from xling.map._base import BaseMapper
-from xling.map._diagnosis import diagnose, diagnose_dictionary
+from xling.map._diagnosis import conclude, diagnose, diagnose_dictionary
 from xling.map._neighbours import induce_dictionary, unsupervised_criterion
 from xling.map.procrustes import orthogonal_procrustes
 
@@ -50,9 +49,13 @@ class Adversarial(BaseMapper):
     shrunk when the criterion drops. ``diagnosis_`` compares the criterion of
     the selected W with that of a random rotation (on held-out pairs when W
     came from a refinement dictionary, see
-    ``xling.map._diagnosis.diagnose_dictionary``); when it is not clearly
-    better, the fit warns (:class:`ConvergenceWarning`) that it has probably
-    failed.
+    ``xling.map._diagnosis.diagnose_dictionary``). Given the words of both
+    sides, ``fit`` also checks that words spelled alike mostly translate to
+    themselves, which catches a wrong map that the criterion likes (on the
+    novels' en-es vectors a failed run scored 0.38 against 0.21 for a random
+    rotation, and translated 0.2% of shared spellings to themselves against
+    17% for a supervised map). When the diagnosis fails, the fit warns
+    (:class:`ConvergenceWarning`) that it has probably failed.
 
     Parameters
     ----------
@@ -170,6 +173,31 @@ class Adversarial(BaseMapper):
         if not 0 <= self.dis_smooth < 0.5:
             raise ValueError(f"Expected 0 <= dis_smooth < 0.5, got {self.dis_smooth}")
 
+    def fit(self, X, Z, pairs=None, *, src_words: Sequence[str] | None = None,
+            tgt_words: Sequence[str] | None = None) -> "Adversarial":
+        """Learn the map without a seed lexicon, then diagnose it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_x, d)
+        Z : array-like of shape (n_z, d)
+            Rows sorted by frequency (the discriminator, the criterion and the
+            refinement use the first rows).
+        pairs : None
+            Refused: the method uses no bilingual signal.
+        src_words, tgt_words : sequence of str, optional
+            The words of the rows of X and Z. Not used for learning; with them
+            the diagnosis adds a spelling check (words written alike on both
+            sides should mostly translate to themselves after a right map).
+
+        Returns
+        -------
+        self
+        """
+        super().fit(X, Z, pairs)
+        conclude(self, X, Z, src_words, tgt_words, cut=self.refinement_max_rank)
+        return self
+
     def _fit(self, X, Z, pairs):
         if pairs is not None:
             raise ValueError(f"Expected pairs=None: {type(self).__name__} learns without a seed lexicon")
@@ -219,10 +247,6 @@ class Adversarial(BaseMapper):
         else:
             # W was fitted to a dictionary of these very words: check it on held-out pairs instead
             self.diagnosis_ = diagnose_dictionary(X[:cut], Z[:cut], best_pairs, rng=rng, knn_k=self.knn_k, device=device)
-        # the last history entry carries the verdict, so that reports built from history_ show it
-        self._emit({"iteration": self.n_iter_, "progress": 1.0, "phase": "diagnosis", **self.diagnosis_})
-        if not self.diagnosis_["success"]:
-            warnings.warn(f"{type(self).__name__}: {self.diagnosis_['message']}", ConvergenceWarning, stacklevel=3)
         self.x_map_ = best_W.cpu().numpy()
         self.z_map_ = np.eye(Z.shape[1])
 
