@@ -178,6 +178,11 @@ def test_a_failed_spelling_check_overrules_a_criterion_that_looked_fine():
         conclude(m, X, Z, src, tgt, cut=2000)
     assert not m.diagnosis_["success"] and not m.diagnosis_["spelling"]["success"]
     assert m.history_[-1]["phase"] == "diagnosis" and "probably failed" in m.history_[-1]["message"]
+    # a right map whose consistency check failed: the spelling check rules it a success
+    right = Procrustes(normalize=None).fit(X, Z, np.stack([np.arange(500), perm[:500]], axis=1))
+    right.diagnosis_ = {"success": False, "message": "agreement 8% (< 10%): the mapping has probably failed"}
+    conclude(right, X, Z, src, tgt, cut=2000)
+    assert right.diagnosis_["success"] and "overrules" in right.diagnosis_["message"]
     # without the words nothing changes and nothing is raised
     m.diagnosis_ = {"success": True, "message": "fine"}
     conclude(m, X, Z, cut=2000)
