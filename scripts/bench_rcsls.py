@@ -28,6 +28,8 @@ SETTINGS = [  # (lr, n_iter, constraint)
     (25.0, 10, "spectral"),
     (25.0, 10, None),
     (25.0, 30, "spectral"),
+    (1.0, 10, "orthogonal"),
+    (25.0, 10, "orthogonal"),
 ]
 
 
