@@ -267,3 +267,22 @@ def test_train_rejects_settings_the_method_lacks(tiny_bilingual):
     assert not (root / "s.vec").exists()
     result = run("train", paths["xa"], "-o", root / "s.vec", "--resume", ok=False)
     assert result.exit_code != 0 and "--checkpoint-dir" in result.output
+
+
+def test_align_without_lexicon_reports_its_diagnosis(tmp_path):
+    """Self-learning from numerals: the report carries the dictionary-free verdict, spelling check included."""
+    rng = np.random.default_rng(0)
+    n, d = 400, 16
+    base = (rng.normal(size=(n, d)) * np.linspace(2.0, 0.3, d)).astype(np.float32)
+    words = [str(i) if i < 100 else f"w{i}" for i in range(n)]  # spelled alike on both sides
+    for lang, q in (("xx", np.eye(d)), ("yy", _rotation(d, 1))):
+        Embeddings(words, base @ q + 0.01 * rng.normal(size=(n, d))).write(tmp_path / f"{lang}.vec")
+    Lexicon((w, w) for w in words[300:]).write(tmp_path / "test.tsv")
+    out = tmp_path / "aligned"
+    run("align", tmp_path / "xx.vec", tmp_path / "yy.vec", "--method", "selflearning", "-p", "seed=numerals",
+        "--eval", tmp_path / "test.tsv", "--out-dir", out)
+    entry = json.loads((out / "report.json").read_text())["sources"]["xx"]
+    assert entry["bli"]["csls"]["p@1"] > 0.95
+    diagnosis = entry["diagnosis"]
+    assert diagnosis["success"] and diagnosis["spelling"]["identical_words"] == 300  # numerals left out
+    assert entry["history"][-1]["phase"] == "diagnosis"

@@ -354,7 +354,10 @@ def align_spaces(sources, target, lexicons, *, method="procrustes", normalize=No
     if method not in MAPPERS:
         raise click.UsageError(f"Unknown method {method!r}; choose from: {', '.join(sorted(MAPPERS))}")
     cls = MAPPERS[method]
-    needs_lexicon = getattr(cls, "supervised", True)
+    # normalize=None keeps the method's own steps (presets differ: xing2015 uses unit only).
+    hyper = {"random_state": seed, "device": device, **({} if normalize is None else {"normalize": normalize})}
+    # an instance, not the class: whether a lexicon is needed may depend on a setting (selflearning's seed)
+    needs_lexicon = getattr(_build(cls, method, hyper, set(explicit), extra or {}), "supervised", True)
     if lexicons and len(lexicons) != len(sources):
         raise click.UsageError(f"Expected one --lexicon per source ({len(sources)}), got {len(lexicons)}")
     if not lexicons and needs_lexicon:
@@ -366,8 +369,6 @@ def align_spaces(sources, target, lexicons, *, method="procrustes", normalize=No
         raise click.UsageError(f"Expected vector files with distinct names, got {stems}")
 
     tgt = Embeddings.read(target, limit=limit)
-    # normalize=None keeps the method's own steps (presets differ: xing2015 uses unit only).
-    hyper = {"random_state": seed, "device": device, **({} if normalize is None else {"normalize": normalize})}
     report = {"method": method, "target": str(target), "seed": seed, "sources": {}}
     mapped = {}
     for k, src_path in enumerate(sources):
