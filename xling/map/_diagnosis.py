@@ -200,8 +200,9 @@ def conclude(mapper, X, Z, src_words=None, tgt_words=None, *, cut: int, skip_num
                                knn_k=getattr(mapper, "knn_k", 10), device=getattr(mapper, "device", None))
         diagnosis["spelling"] = {k: v for k, v in check.items() if k != "message"}
         if check["conclusive"] and check["success"] != diagnosis["success"]:
-            verdict = "the mapping works" if check["success"] else "the mapping has probably failed"
-            diagnosis["message"] = (f"{check['message']}: {verdict}; this spelling check overrules the other one, "
+            # a failed check's message already ends with its verdict
+            verdict = ": the mapping works" if check["success"] else ""
+            diagnosis["message"] = (f"{check['message']}{verdict}; this spelling check overrules the other one, "
                                     f"which said: {diagnosis['message']}")
         else:
             diagnosis["message"] += "; " + check["message"]
