@@ -183,6 +183,12 @@ def test_a_failed_spelling_check_overrules_a_criterion_that_looked_fine():
     right.diagnosis_ = {"success": False, "message": "agreement 8% (< 10%): the mapping has probably failed"}
     conclude(right, X, Z, src, tgt, cut=2000)
     assert right.diagnosis_["success"] and "overrules" in right.diagnosis_["message"]
+    # both checks fail: one verdict, with the spelling check's evidence after it
+    m.diagnosis_ = {"success": False, "message": "agreement 6% (< 10%): the mapping has probably failed"}
+    with pytest.warns(ConvergenceWarning, match="the spelling check agrees"):
+        conclude(m, X, Z, src, tgt, cut=2000)
+    assert not m.diagnosis_["success"] and m.diagnosis_["message"].count("probably failed") == 1
+    assert "spelled alike translated to themselves (< 3%" in m.diagnosis_["message"]
     # without the words nothing changes and nothing is raised
     m.diagnosis_ = {"success": True, "message": "fine"}
     conclude(m, X, Z, cut=2000)

@@ -158,7 +158,8 @@ def spelling_check(A, B, src_words: Sequence[str], tgt_words: Sequence[str], *, 
         ``identical_words`` (how many were checked), ``identical_recovered``
         (their share translated to their twin by CSLS, NaN when inconclusive),
         ``conclusive`` (at least 30 such words), ``success`` (conclusive and a
-        share of at least 3%) and a ``message``.
+        share of at least 3%), the ``message`` and, when conclusive, its
+        ``evidence`` (the message without the verdict).
     """
     index = {w: i for i, w in enumerate(tgt_words)}
     shared = np.array([(i, index[w]) for i, w in enumerate(src_words)
@@ -171,11 +172,12 @@ def spelling_check(A, B, src_words: Sequence[str], tgt_words: Sequence[str], *, 
     _, top = csls(A[shared[:, 0]], B, k=1, knn_k=knn_k, sources=A, device=device)
     recovered = float((top[:, 0].numpy() == shared[:, 1]).mean())
     success = recovered >= MIN_IDENTICAL_RECOVERY
-    verdict = "" if success else (f" (< {100 * MIN_IDENTICAL_RECOVERY:.0f}%, about what a random rotation gives): "
-                                  "the mapping has probably failed")
+    evidence = f"{100 * recovered:.1f}% of {len(shared)} {kind} spelled alike translated to themselves"
+    if not success:
+        evidence += f" (< {100 * MIN_IDENTICAL_RECOVERY:.0f}%, about what a random rotation gives)"
     return {"identical_words": int(len(shared)), "identical_recovered": recovered, "conclusive": True,
-            "success": success,
-            "message": f"{100 * recovered:.1f}% of {len(shared)} {kind} spelled alike translated to themselves{verdict}"}
+            "success": success, "evidence": evidence,
+            "message": evidence + ("" if success else ": the mapping has probably failed")}
 
 
 def conclude(mapper, X, Z, src_words=None, tgt_words=None, *, cut: int, skip_numerals: bool = False,
@@ -198,12 +200,15 @@ def conclude(mapper, X, Z, src_words=None, tgt_words=None, *, cut: int, skip_num
         check = spelling_check(mapper.transform(X[:cut_x]), mapper.transform_target(Z[:cut_z]),
                                list(src_words[:cut_x]), list(tgt_words[:cut_z]), skip_numerals=skip_numerals,
                                knn_k=getattr(mapper, "knn_k", 10), device=getattr(mapper, "device", None))
-        diagnosis["spelling"] = {k: v for k, v in check.items() if k != "message"}
+        diagnosis["spelling"] = {k: v for k, v in check.items() if k not in ("message", "evidence")}
         if check["conclusive"] and check["success"] != diagnosis["success"]:
             # a failed check's message already ends with its verdict
             verdict = ": the mapping works" if check["success"] else ""
             diagnosis["message"] = (f"{check['message']}{verdict}; this spelling check overrules the other one, "
                                     f"which said: {diagnosis['message']}")
+        elif check["conclusive"] and not check["success"]:
+            # both failed: the first message already ends with the verdict
+            diagnosis["message"] += "; the spelling check agrees: " + check["evidence"]
         else:
             diagnosis["message"] += "; " + check["message"]
         if check["conclusive"]:
