@@ -133,7 +133,7 @@ def main() -> None:
             m = PseudoBilingual(**common).fit(mono[0], mono[1], train_lex,
                                               documents=parallel if method == "pseudo+docs" else None)
             report(method, time.perf_counter() - t, m.src_embeddings_, m.tgt_embeddings_,
-                   f"{m.n_replaced_:,} of {m.n_eligible_:,} tokens replaced")
+                   f"{m.n_replaced_:,} of {m.n_eligible_:,} translatable tokens replaced")
         elif method == "full-sgns+procrustes":
             if not (args.sgns_dir / "READY").exists():
                 print(f"| {args.pair} | {method} | | | | | | | not available: no {args.sgns_dir / 'READY'} |")

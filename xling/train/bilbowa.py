@@ -131,6 +131,9 @@ class BilBOWA(JointTrainer):
         :func:`omega_step`). ``0`` gives two unrelated monolingual skip-gram
         models (a control). On 12k Bible verses (en-es), P@10 rose from 0.01
         (λ=0) and 0.18 (λ=10) to 0.39 at λ=100 and stayed there up to λ=1000.
+        The weight a pair needs grows with the monolingual text that one pass
+        over the pairs is spread along: on full novel corpora (10-25x the
+        parallel text) λ=1000 beat λ=100 (BENCHMARKS.md, joint objectives).
     epochs : int
         Passes over the monolingual corpora; each pass also makes one pass over
         the parallel pairs, spread evenly along it.
