@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
-
 import warnings
+from typing import Sequence
 
 import numpy as np
 import torch
