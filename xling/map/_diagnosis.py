@@ -201,9 +201,8 @@ def conclude(mapper, X, Z, src_words=None, tgt_words=None, *, cut: int, skip_num
                                knn_k=getattr(mapper, "knn_k", 10), device=getattr(mapper, "device", None))
         diagnosis["spelling"] = {k: v for k, v in check.items() if k not in ("message", "evidence")}
         if check["conclusive"] and check["success"] != diagnosis["success"]:
-            # a failed check's message already ends with its verdict
-            verdict = ": the mapping works" if check["success"] else ""
-            diagnosis["message"] = (f"{check['message']}{verdict}; this spelling check overrules the other one, "
+            verdict = "the mapping works" if check["success"] else "the mapping has probably failed"
+            diagnosis["message"] = (f"{check['evidence']}: {verdict}; this spelling check overrules the other one, "
                                     f"which said: {diagnosis['message']}")
         elif check["conclusive"] and not check["success"]:
             # both failed: the first message already ends with the verdict
