@@ -122,11 +122,11 @@ def main() -> None:
         elif method == "bilbowa":
             for lam in (float(x) for x in args.lambdas.split(",")):
                 t = time.perf_counter()
-                m = BilBOWA(lambda_=lam, **common).fit(mono[0], mono[1], parallel)
+                m = BilBOWA(cross_weight=lam, **common).fit(mono[0], mono[1], parallel)
                 report(f"bilbowa λ={lam:g}", time.perf_counter() - t, m.src_embeddings_, m.tgt_embeddings_,
                        f"final Ω/pair {m.history_[-1]['cross_loss']:.3f}")
         elif method == "transgram":
-            m = TransGram(lambda_=args.transgram_lambda, **common).fit(mono[0], mono[1], parallel)
+            m = TransGram(cross_weight=args.transgram_lambda, **common).fit(mono[0], mono[1], parallel)
             report(f"transgram λ={args.transgram_lambda:g}", time.perf_counter() - t, m.src_embeddings_,
                    m.tgt_embeddings_)
         elif method in ("pseudo", "pseudo+docs"):

@@ -22,8 +22,12 @@ Run it under the shared lock::
     flock /tmp/xling-heavy.lock python scripts/bench_retrieval.py --part query
     flock /tmp/xling-heavy.lock python scripts/bench_retrieval.py --part terms --full-terms
 
-With ``XLING_NO_KERNEL=1`` xling uses its pure-PyTorch top-k (what runs where
-no C++ compiler is available) instead of the compiled tile scanner.
+With ``XLING_NO_KERNEL=1`` xling uses its pure-PyTorch top-k instead of the
+compiled tile scanner; ``XLING_ISA=avx2|portable`` forces one of its code paths.
+``--jit-baseline REV`` adds the rows that use the tile scanner (the CSLS terms)
+once more with the scanner as xling built it before issue 13 (the source of git
+revision REV, compiled at run time with ``-march=native``), interleaved with the
+installed build, e.g. ``--jit-baseline b3dd463``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import numpy as np
 import torch
 
 from xling import csls, csls_terms, knn, topk_mean
+from xling._kernels import kernel_isa
 
 try:
     import faiss
@@ -78,6 +83,19 @@ def faiss_search(index_data: np.ndarray, queries: np.ndarray, k: int):
     return lambda: index.search(queries, k)
 
 
+def with_jit(args, fn):
+    """``fn`` run with the former JIT-built tile scanner (``--jit-baseline``) instead of the installed one."""
+    from kernel_baseline import jit_kernel, using
+
+    module = jit_kernel("topk", args.jit_baseline)
+
+    def run():
+        with using("topk", module):
+            return fn()
+
+    return run
+
+
 def part_query(args, rng) -> None:
     Q = unit_random(args.n_queries, args.dim, rng)
     K = unit_random(args.n_targets, args.dim, rng)
@@ -90,6 +108,9 @@ def part_query(args, rng) -> None:
         f"xling csls top-{args.k}, r_S given": lambda: csls(Q, K, args.k, key_terms=r_k, device="cpu"),
         f"xling csls top-{args.k}, r_S computed (2 passes)": lambda: csls(Q, K, args.k, device="cpu"),
     }
+    if args.jit_baseline:
+        methods[f"xling csls top-{args.k}, r_S computed, JIT kernel"] = with_jit(
+            args, lambda: csls(Q, K, args.k, device="cpu"))
     if faiss is not None:
         methods[f"faiss IndexFlatIP top-{args.k}"] = faiss_search(K, Q, args.k)
     med = run_interleaved(methods, args.repeats)
@@ -130,6 +151,9 @@ def part_terms(args, rng) -> None:
         "xling csls_terms (fused, one pass)": lambda: csls_terms(X, Z, 10, device="cpu"),
         "xling topk_mean twice (two passes)": lambda: (topk_mean(X, Z, 10, device="cpu"), topk_mean(Z, X, 10, device="cpu")),
     }
+    if args.jit_baseline:
+        methods["xling csls_terms (fused, one pass), JIT kernel"] = with_jit(
+            args, lambda: csls_terms(X, Z, 10, device="cpu"))
     if faiss is not None:
         fx, fz = faiss_search(Z, X, 10), faiss_search(X, Z, 10)
         methods["faiss IndexFlatIP, both directions"] = lambda: (fx(), fz())
@@ -173,13 +197,15 @@ def main() -> None:
     parser.add_argument("--full-terms", action="store_true", help="also time the full n_sources x n_sources terms once")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jit-baseline", metavar="REV", default=None,
+                        help="also time the CSLS terms with the -march=native JIT scanner of git revision REV")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if faiss is not None:
         faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     print(f"torch {torch.__version__}, faiss {getattr(faiss, '__version__', 'not installed')}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, kernel code path {kernel_isa()}")
     if args.part in ("query", "all"):
         part_query(args, rng)
     if args.part in ("terms", "all"):

@@ -11,6 +11,12 @@ same tokens).
     flock /tmp/xling-heavy.lock python scripts/bench_train.py ../shared/data/mono/en.txt.xz
 
 gensim is needed for the comparison only (``pip install gensim``).
+
+The xling systems run on the installed compiled kernel (its code path is
+printed; ``XLING_ISA=avx2|portable`` forces one). ``--jit-baseline REV`` adds
+``xling-sgns-jit`` / ``xling-cbow-jit``: the kernel as xling built it before
+issue 13 (the source of git revision REV, compiled at run time with
+``-march=native``), e.g. ``--systems xling-sgns,xling-sgns-jit --jit-baseline b3dd463``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import time
 import torch
 
 from xling import LineCorpus
+from xling._kernels import kernel_isa
 from xling.train import CBOW, SkipGram
 
 
@@ -75,7 +82,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="repetitions; medians are reported")
     parser.add_argument("--systems", default="xling-sgns,xling-cbow,gensim-sg,gensim-cbow,gensim-sg-file,gensim-cbow-file",
                         help="comma-separated: xling-sgns, xling-cbow, xling-sgns-torch, xling-cbow-torch, "
+                             "xling-sgns-jit, xling-cbow-jit (with --jit-baseline), "
                              "gensim-sg, gensim-cbow, gensim-sg-file, gensim-cbow-file")
+    parser.add_argument("--jit-baseline", metavar="REV", default=None,
+                        help="git revision whose word2vec.cpp the -jit systems compile with -march=native")
     args = parser.parse_args()
     torch.set_num_threads(args.workers)
     logging.basicConfig(level=logging.WARNING)
@@ -93,12 +103,27 @@ def main() -> None:
             for s in sentences:
                 fh.write(" ".join(s) + "\n")
 
+    jit = None
+    if any(s.endswith("-jit") for s in systems):
+        if args.jit_baseline is None:
+            parser.error("the -jit systems need --jit-baseline REV")
+        from kernel_baseline import jit_kernel, using
+
+        jit = jit_kernel("word2vec", args.jit_baseline)
+
     results: dict[str, list[dict]] = {s: [] for s in systems}
     for _ in range(args.repeats):
         for name in systems:
             if name.startswith("xling"):
                 cls = SkipGram if "sgns" in name else CBOW
-                r = run_xling(cls, corpus, args, "torch" if name.endswith("-torch") else "auto")
+                if name.endswith("-jit"):
+                    with using("word2vec", jit):
+                        r = run_xling(cls, corpus, args, "kernel")
+                    r["path"] = "JIT -march=native"
+                else:
+                    r = run_xling(cls, corpus, args, "torch" if name.endswith("-torch") else "auto")
+                    if r["path"] == "kernel":
+                        r["path"] = f"kernel ({kernel_isa()})"
             else:
                 r = run_gensim(1 if "-sg" in name else 0, sentences, corpus_file if name.endswith("-file") else None, args)
             results[name].append(r)

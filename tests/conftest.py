@@ -14,9 +14,15 @@ SHARED_DATA = Path(os.environ.get("XLING_SHARED_DATA", REPO.parent / "shared" / 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path of the real data folder (../shared/data); skips when it is absent."""
+    """Path of the real data folder (../shared/data); skips when it is absent.
+
+    With ``XLING_REQUIRE_SHARED_DATA=1`` (set by CI when the folder exists) a
+    missing folder fails instead, so real-data tests cannot be skipped silently.
+    """
     if not (SHARED_DATA / "README.md").exists():
-        pytest.skip(f"real data folder {SHARED_DATA} not found")
+        if os.environ.get("XLING_REQUIRE_SHARED_DATA", "") not in ("", "0"):
+            pytest.fail(f"real data folder {SHARED_DATA} not found, but XLING_REQUIRE_SHARED_DATA is set")
+        pytest.skip(f"real-data test: the data folder {SHARED_DATA} (../shared/data) is absent")
     return SHARED_DATA
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from xling import Embeddings, Lexicon
+from xling import Alignment, Embeddings, Lexicon
+from xling import ConvergenceWarning
 from xling.cli import cli
+from xling.map import MAPPERS
 
 
 def _rotation(dim: int, seed: int) -> np.ndarray:
@@ -57,11 +60,13 @@ def test_align_writes_vectors_map_and_report(spaces):
     assert entry["bli"]["csls"]["p@1"] == pytest.approx(1.0)
     assert entry["bli"]["nn"]["p@1"] == pytest.approx(1.0)
     assert "csls" in result.output
-    maps = np.load(out / "xx-zz.map.npz")
-    W = maps["x_map"]
+    alignment = Alignment.load(out / "xx-zz.map.npz")
+    W = alignment.source.matrix
     np.testing.assert_allclose(W.T @ W, np.eye(W.shape[0]), atol=1e-4)
+    assert (alignment.method, alignment.src_lang, alignment.tgt_lang) == ("procrustes", "xx", "zz")
     mapped = Embeddings.read(out / "xx.mapped.vec")
     assert len(mapped) == 400 and (out / "zz.mapped.vec").exists()
+    assert sorted(report["files"]) == sorted(p.name for p in out.iterdir())
 
 
 def test_eval_json_on_aligned_output(spaces):
@@ -75,6 +80,72 @@ def test_eval_json_on_aligned_output(spaces):
     for method in results.values():
         assert method["p@1"] == pytest.approx(1.0)
         assert method["coverage"] == pytest.approx(1.0)
+
+
+# settings that keep the iterative solvers short on the synthetic spaces
+FAST = {
+    "maxmargin": ["n_epochs=3"],
+    "rcsls": ["n_iter=3"],
+    "adversarial": ["n_epochs=1", "epoch_size=256", "dis_hidden=16", "n_refinement=1"],
+    "adversarial-autoencoder": ["n_epochs=1", "epoch_size=256", "dis_hidden=16"],
+    "selflearning": ["max_iter=3"],
+    "unsupervised": ["max_iter=3", "stochastic_interval=1", "init_cutoff=150"],
+    "artetxe2018-unsupervised": ["max_iter=3", "stochastic_interval=1", "init_cutoff=150"],
+}
+
+
+@pytest.mark.parametrize("method", sorted(MAPPERS))
+def test_apply_reproduces_the_mapped_vectors_of_align(method, spaces):
+    # align on the 250 most frequent words, then apply the saved map to the full files
+    root, paths = spaces
+    out = root / "aligned"
+    lexicon = ["--lexicon", root / "xx-zz.train.tsv"] if MAPPERS[method]().supervised else []
+    args = [a for p in FAST.get(method, []) for a in ("-p", p)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # unsupervised runs on this tiny case
+        run("align", paths["xx"], paths["zz"], *lexicon, "--method", method, *args, "--out-dir", out)
+    for lang, side in (("xx", "source"), ("zz", "target")):
+        run("apply", out / "xx-zz.map.npz", paths[lang], "--side", side, "-o", root / f"{lang}.applied.vec")
+        applied, mapped = Embeddings.read(root / f"{lang}.applied.vec"), Embeddings.read(out / f"{lang}.mapped.vec")
+        assert applied.words == mapped.words
+        np.testing.assert_allclose(applied.vectors, mapped.vectors, atol=1e-6)
+    # eval with --map on the unmapped vectors gives the numbers of eval on the mapped ones
+    direct = json.loads(run("eval", out / "xx.mapped.vec", out / "zz.mapped.vec", root / "xx-zz.test.tsv", "--json").output)
+    via_map = json.loads(run("eval", paths["xx"], paths["zz"], root / "xx-zz.test.tsv", "--map", out / "xx-zz.map.npz",
+                             "--json").output)
+    assert via_map == direct
+
+
+def test_apply_refuses_vectors_of_another_dimension_and_bad_maps(spaces, tmp_path):
+    root, paths = spaces
+    out = root / "aligned"
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--out-dir", out)
+    small = tmp_path / "small.vec"
+    Embeddings(["a", "b"], np.ones((2, 8))).write(small)
+    result = run("apply", out / "xx-zz.map.npz", small, "-o", tmp_path / "o.vec", ok=False)
+    assert result.exit_code == 1 and not (tmp_path / "o.vec").exists()
+    assert result.output.strip().endswith("small.vec: Expected vectors of dimension 16 for the source side of "
+                                          f"{out / 'xx-zz.map.npz'}, got 8")
+    fake = tmp_path / "fake.npz"
+    fake.write_bytes(b"not a zip file")
+    result = run("apply", fake, paths["xx"], "-o", tmp_path / "o.vec", ok=False)
+    assert result.exit_code == 1 and "fake.npz: Expected an xling alignment" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_translate_with_a_saved_map(spaces):
+    root, paths = spaces
+    out = root / "aligned"
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--out-dir", out)
+    result = run("translate", paths["xx"], paths["zz"], "xx350", "-k", "1", "--map", out / "xx-zz.map.npz")
+    assert result.stdout.split("\t")[:3] == ["xx350", "1", "zz350"]
+
+
+def test_align_device_option_works_with_every_method(spaces):
+    # --device is accepted by methods without a device setting (retrieval uses it)
+    root, paths = spaces
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--device", "cpu",
+        "--out-dir", root / "o")
 
 
 def test_eval_without_alignment_is_poor(spaces):
@@ -159,28 +230,44 @@ def test_unknown_method_setting_is_rejected(spaces):
     assert "no setting 'no_such_setting'" in result.output
 
 
-def test_methods_lists_registries():
-    result = run("methods")
-    assert "procrustes" in result.output
-    assert "sgns" in result.output
+def test_methods_lists_every_method_and_explains_every_setting():
+    from xling.train import JOINT_TRAINERS, TRAINERS
+
+    catalogue = json.loads(run("methods", "--json").output)
+    for command, registry in (("train", TRAINERS), ("train-joint", JOINT_TRAINERS), ("align", MAPPERS)):
+        assert set(catalogue[command]) == set(registry)
+        for name, cls in registry.items():
+            settings = catalogue[command][name]["settings"]
+            assert set(settings) == set(cls().get_params()) - {"callbacks"}
+            undocumented = [key for key, setting in settings.items() if len(setting["help"]) < 8]
+            assert not undocumented, f"{command} {name}: no explanation for {undocumented}"
+    assert catalogue["align"]["cca"]["settings"]["keep"]["help"].startswith("Fraction of the min(d_x, d_z) canonical")
+    text = run("methods").output
+    assert "xling train-joint --method NAME:" in text and "  bilbowa — " in text
+    assert "      keep=0.8: Fraction of the min(d_x, d_z) canonical directions kept" in text
 
 
-def test_demo_trains_aligns_and_translates(tmp_path):
-    """The README's main job on the shipped data, shortened (3 epochs, dim 50).
+def test_demo_trains_aligns_evaluates_and_reports(tmp_path):
+    """The README's main job on the shipped data, shortened (dim 50).
 
-    Chance P@10 among ~20k Spanish words is about 0.05%; the shortened demo
-    reaches about 5% with CSLS, so 2% is a real bar that a broken trainer,
-    lexicon or mapping would miss.
+    Chance P@10 among ~20k Spanish words is about 0.05%; the demo recipe
+    (PPMI-SVD + multi-step) reaches about 15% with CSLS at dim 50, so 5% is a
+    real bar that a broken trainer, lexicon or mapping would miss.
     """
     out = tmp_path / "demo"
-    result = run("demo", "--out-dir", out, "--epochs", 3, "--dim", 50)
+    result = run("demo", "--out-dir", out, "--dim", 50)
     report = json.loads((out / "report.json").read_text())
     csls = report["sources"]["en"]["bli"]["csls"]
-    assert csls["p@10"] > 0.02
+    assert csls["p@10"] > 0.05
     assert csls["coverage"] > 0.4
     assert report["sources"]["en"]["pairs_used"] > 5000
-    assert "en→es csls" in result.output
+    assert report["method"] == "artetxe2018-supervised"
+    assert "en→es csls" in result.output and "example translations" in result.output
+    assert f"report: {out / 'report.html'}" in result.stderr
+    page = (out / "report.html").read_text()
+    assert f"{100 * csls['p@1']:.2f}" in page or f"{100 * csls['p@1']:.1f}" in page
     assert (out / "en.mapped.vec").exists() and (out / "es.mapped.vec").exists()
+    assert run("demo", "--out-dir", out, "--epochs", 2, ok=False).exit_code == 2  # epochs belong to sgns
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import xling.retrieval
 from xling import Embeddings
 from xling._kernels import kernel_error, load_topk
 from xling.retrieval import (
+    Scorer,
+    best_matches,
     csls,
     csls_terms,
     induce_pairs,
@@ -22,6 +24,8 @@ from xling.retrieval import (
     retrieve,
     topk_mean,
     translate,
+    unit_rows,
+    unsupervised_criterion,
 )
 
 ATOL = 2e-5
@@ -277,6 +281,140 @@ def test_induce_pairs_max_rank_and_threshold(data):
     assert {tuple(p) for p in pairs.tolist()} == {(x, int(fi[x])) for x in range(200) if fv[x] >= 0.6}
 
 
+# (batch_size, tile_size) of the two-way pass: groups of 16 rows and 64 columns with remainders, and single tiles
+BOTH_WAYS_TILINGS = [(300, 700), (None, None), (61, 257), (400, 900)]
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+@pytest.mark.parametrize("batch_size,tile_size", BOTH_WAYS_TILINGS)
+def test_best_matches_match_numpy(data, method, batch_size, tile_size, terms_path):
+    X, Z = data
+    X, Z = X[4:404], Z[12:912]
+    fv, fi, bv, bi = _ref_best(X, Z, method, beta=10.0)
+    m = best_matches(X, Z, method=method, beta=10.0, batch_size=batch_size, tile_size=tile_size, device="cpu")
+    assert m.forward_index.dtype == m.backward_index.dtype == torch.int64
+    assert m.forward_index.shape == (400,) and m.backward_index.shape == (900,)
+    np.testing.assert_array_equal(m.forward_index.numpy(), fi)
+    np.testing.assert_array_equal(m.backward_index.numpy(), bi)
+    scale = 10.0 if method == "isf" else 1.0
+    np.testing.assert_allclose(m.forward_score.numpy(), fv, atol=ATOL * scale)
+    np.testing.assert_allclose(m.backward_score.numpy(), bv, atol=ATOL * scale)
+    assert m.objective == pytest.approx((fv.mean() + bv.mean()) / 2, abs=1e-5 * scale)
+
+
+def _ref_dropout_best(X, Z, keep_prob, seed):
+    """Reference CSLS matches with the dropout mask drawn as documented: 2,048 rows of X at a time, in order."""
+    C = ref_scores(X, Z, "csls", knn_k=10)
+    gen = torch.Generator().manual_seed(seed)
+    drop = torch.cat([torch.rand((min(2048, len(X) - r), len(Z)), generator=gen) >= keep_prob
+                      for r in range(0, len(X), 2048)]).numpy()
+    C[drop] = -np.inf
+    return C.max(1), C.argmax(1), C.max(0), C.argmax(0)
+
+
+def test_stochastic_matches_follow_the_seed_whatever_the_tiling():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2300, 16)).astype(np.float32)  # more than one 2,048-row mask block
+    Z = (X[rng.permutation(2300)[:500]] + 0.3 * rng.normal(size=(500, 16))).astype(np.float32)
+    fv, fi, bv, bi = _ref_dropout_best(X, Z, 0.3, seed=7)
+    results = []
+    for batch_size, tile_size in [(None, None), (100, 130)]:
+        m = best_matches(X, Z, keep_prob=0.3, generator=torch.Generator().manual_seed(7),
+                         batch_size=batch_size, tile_size=tile_size, device="cpu")
+        np.testing.assert_array_equal(m.forward_index.numpy(), fi)
+        np.testing.assert_array_equal(m.backward_index.numpy(), bi)
+        np.testing.assert_allclose(m.forward_score.numpy(), fv, atol=ATOL)
+        results.append(m.pairs("union"))
+    np.testing.assert_array_equal(results[0], results[1])
+    # dropout changes the matches: most of them differ from the full ones
+    full = best_matches(X, Z, device="cpu")
+    assert (full.forward_index != torch.from_numpy(fi)).float().mean() > 0.3
+
+
+def test_matches_give_the_pairs_of_induce_pairs(data):
+    X, Z = data
+    m = best_matches(X, Z, method="csls", device="cpu")
+    for direction in ("forward", "backward", "union", "intersection"):
+        for threshold in (None, 0.1):
+            np.testing.assert_array_equal(m.pairs(direction, threshold),
+                                          induce_pairs(X, Z, direction=direction, threshold=threshold, device="cpu"))
+    # a threshold between the extreme scores drops some pairs but not all
+    middle = float(m.forward_score.median())
+    assert 0 < len(m.pairs("forward", middle)) < len(m.pairs("forward"))
+
+
+def test_unsupervised_criterion_matches_numpy(data):
+    X, Z = data
+    X, Z = X[4:504], Z[12:1012]
+    C = ref_scores(X, Z, "csls", knn_k=10)
+    expected = (unit(X) @ unit(Z).T)[np.arange(len(X)), C.argmax(1)].mean()
+    assert unsupervised_criterion(X, Z, device="cpu") == pytest.approx(expected, abs=1e-5)
+    # a random rotation destroys the alignment of X with itself: the criterion drops
+    Q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(24, 24)))
+    aligned = unsupervised_criterion(X, X + 0.1, device="cpu")
+    assert aligned > unsupervised_criterion(X @ Q.astype(np.float32), X + 0.1, device="cpu") + 0.2
+
+
+def test_knn_by_dot_product(data):
+    X, Z = data
+    Zs = Z * np.linspace(0.2, 3.0, len(Z), dtype=np.float32)[:, None]  # key lengths now matter
+    s, i = knn(X, Zs, k=4, metric="dot", batch_size=97, tile_size=1000, device="cpu")
+    R = X.astype(np.float64) @ Zs.astype(np.float64).T
+    scores, indices = s.numpy(), i.numpy()
+    np.testing.assert_allclose(scores, np.sort(R, axis=1)[:, ::-1][:, :4], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.take_along_axis(R, indices, axis=1), scores, rtol=1e-5, atol=1e-4)
+    assert (i[:, 0] != knn(X, Zs, k=1, device="cpu")[1][:, 0]).any()  # not the cosine ranking
+    with pytest.raises(ValueError, match="metric"):
+        knn(X, Z, metric="euclidean")
+    bad = X.copy()
+    bad[5, 0] = np.inf
+    with pytest.raises(ValueError, match="row 5"):
+        knn(bad, Z, metric="dot")
+
+
+def test_unit_rows():
+    A = np.array([[3.0, 4.0], [0.0, 0.0], [1e30, 1e30]])
+    before = A.copy()
+    U = unit_rows(A)
+    assert U.dtype == torch.float32 and U.device.type == "cpu"
+    np.testing.assert_allclose(U.numpy(), [[0.6, 0.8], [0.0, 0.0], [2 ** -0.5, 2 ** -0.5]], atol=1e-7)
+    np.testing.assert_array_equal(A, before)
+    A[2, 1] = np.nan
+    with pytest.raises(ValueError, match="vectors, got NaN or inf in row 2"):
+        unit_rows(A, "vectors")
+    with pytest.raises(ValueError, match="2-D"):
+        unit_rows(np.ones(3))
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+def test_scorer_ranks_match_numpy(data, method):
+    X, Z = data
+    queries = X[4:104]
+    R = ref_scores(queries, Z, method, sources=X, knn_k=10, beta=10.0)
+    scorer = Scorer(queries, Z, method=method, sources=X, beta=10.0, batch_size=33, tile_size=1000, device="cpu")
+    assert_topk(*scorer.top(6), R, 6)
+    rng = np.random.default_rng(2)
+    cand = rng.integers(0, len(Z), size=(50, 3))
+    cand[::4, 1:] = -1  # padding
+    rows = np.arange(0, 100, 2)
+    best = np.where(cand >= 0, R[rows[:, None], cand.clip(0)], -np.inf).max(axis=1)
+    tol = 1e-5 * {"nn": 1.0, "csls": 2.0, "isf": 10.0}[method]  # the documented float32 margin, on the score's scale
+    expected = 1 + (R[rows] > best[:, None] + tol).sum(axis=1)
+    got = scorer.best_rank(cand, rows=rows).numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert got.min() >= 1 and got.max() > 100  # random candidates rank low
+
+
+def test_bad_induction_arguments_raise(data):
+    X, Z = data
+    with pytest.raises(ValueError, match="keep_prob"):
+        best_matches(X, Z, keep_prob=0.0)
+    with pytest.raises(ValueError, match="direction"):
+        best_matches(X[:50], Z[:50], device="cpu").pairs("both")
+    with pytest.raises(ValueError, match="method"):
+        best_matches(X, Z, method="cosine")
+
+
 def test_translate_returns_words_and_scores():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(60, 16)).astype(np.float32)
@@ -303,3 +441,15 @@ def test_gpu_equals_cpu(data):
     r_gpu = csls_terms(X, Z, device="cuda")
     for a, b in zip(r_cpu, r_gpu):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    for method in ("nn", "csls", "isf"):
+        m_cpu = best_matches(X, Z, method=method, device="cpu")
+        m_gpu = best_matches(X, Z, method=method, device="cuda")
+        assert (m_gpu.forward_index == m_cpu.forward_index).float().mean() > 0.99
+        assert (m_gpu.backward_index == m_cpu.backward_index).float().mean() > 0.99
+        np.testing.assert_allclose(m_gpu.forward_score.numpy(), m_cpu.forward_score.numpy(), atol=1e-4)
+    # dropout on CUDA follows its generator: the same seed gives the same pairs
+    runs = [best_matches(X, Z, keep_prob=0.5, generator=torch.Generator("cuda").manual_seed(3), device="cuda")
+            for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].pairs("union"), runs[1].pairs("union"))
+    assert unsupervised_criterion(X, Z, device="cuda") == pytest.approx(unsupervised_criterion(X, Z, device="cpu"),
+                                                                        abs=1e-4)

@@ -213,12 +213,16 @@ def test_pseudo_bilingual_strips_prefixes_and_keeps_homographs_apart():
 
 
 def test_pseudo_bilingual_needs_lexicon_or_documents():
-    with pytest.raises(ValueError, match="lexicon"):
-        PseudoBilingual().fit([["a"]], [["b"]])
-    with pytest.raises(ValueError, match="documents"):
-        PseudoBilingual().fit()
+    with pytest.raises(TypeError, match="Lexicon"):
+        PseudoBilingual().fit([["a"]], [["b"]], [(["a"], ["b"])])
+    with pytest.raises(ValueError, match="empty lexicon and no documents"):
+        PseudoBilingual().fit([["a"]], [["b"]], Lexicon())
     with pytest.raises(ValueError, match="sg"):
-        PseudoBilingual(sg=2).fit(documents=[(["a"], ["b"])])
+        PseudoBilingual(sg=2).fit([], [], Lexicon(), documents=[(["a"], ["b"])])
+    # Documents alone (Vulić & Moens): empty corpora and an empty lexicon.
+    docs = [(["a", "b", "c"], ["x", "y", "z"])] * 30
+    model = PseudoBilingual(vector_size=4, min_count=1, epochs=1, random_state=0).fit([], [], Lexicon(), documents=docs)
+    assert sorted(model.src_embeddings_.words) == ["a", "b", "c"] and model.n_eligible_ == 0
 
 
 # --------------------------------------------------------------------------- trainers
@@ -238,11 +242,11 @@ def test_resume_after_interruption_equals_uninterrupted_run(cls, tmp_path):
     en, es, par = _toy()
     # λ=1: with 30 words and no subsampling every word sits in every batch, and larger weights diverge.
     params = dict(vector_size=8, min_count=1, epochs=3, sample=0, workers=1, backend="torch", random_state=5,
-                  lambda_=1.0)
+                  cross_weight=1.0)
     full = cls(**params).fit(en, es, par)
 
     def stop_in_epoch_3(event):
-        if event["epoch"] == 3:
+        if event["step"] == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -250,30 +254,54 @@ def test_resume_after_interruption_equals_uninterrupted_run(cls, tmp_path):
     resumed = cls(checkpoint_dir=tmp_path, resume=True, **params).fit(en, es, par)
     np.testing.assert_allclose(resumed.src_embeddings_.vectors, full.src_embeddings_.vectors, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(resumed.tgt_embeddings_.vectors, full.tgt_embeddings_.vectors, rtol=1e-5, atol=1e-6)
-    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]
+    assert [h["step"] for h in resumed.history_] == [1, 2, 3]
     assert resumed.history_[0]["cross_loss"] > 0 and resumed.history_[0]["parallel_pairs"] == 300
-    with pytest.raises(ValueError, match="same data"):
+    with pytest.raises(ValueError, match="same settings"):
         cls(checkpoint_dir=tmp_path, resume=True, **{**params, "vector_size": 6}).fit(en, es, par)
 
 
 def test_callbacks_report_progress_and_both_losses():
     en, es, par = _toy()
     events = []
-    BilBOWA(vector_size=8, min_count=1, epochs=2, random_state=0, backend="torch", callbacks=[events.append]).fit(en, es, par)
+    model = BilBOWA(vector_size=8, min_count=1, epochs=2, random_state=0, backend="torch", callbacks=[events.append])
+    model.fit(en, es, par)
     progress = [e["progress"] for e in events]
     assert progress == sorted(progress) and progress[-1] == 1.0
-    assert {"epoch", "progress", "words_per_sec", "loss", "cross_loss"} <= set(events[0])
-    assert [e["epoch"] for e in events if e["event"] == "epoch_end"] == [1, 2]
+    assert {"step", "progress", "words_per_sec", "loss", "cross_loss"} <= set(events[0])
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2] and steps == model.history_
 
 
 def test_bad_hyperparameters_and_inputs_raise():
     en, es, par = _toy()
-    with pytest.raises(ValueError, match="lambda_"):
-        BilBOWA(lambda_=-1).fit(en, es, par)
+    with pytest.raises(ValueError, match="cross_weight"):
+        BilBOWA(cross_weight=-1).fit(en, es, par)
+    with pytest.raises(ValueError, match=r"negative .* 1\.\.64"):
+        BilBOWA(negative=100, min_count=1).fit(en, es, par)
+    with pytest.raises(TypeError, match="ParallelCorpus"):
+        TransGram(min_count=1).fit(en, es, Lexicon([("e1", "s1")]))
+    with pytest.raises(TypeError, match="pair 1"):
+        TransGram(min_count=1).fit(en, es, [(["a"], ["b"]), "a b"])
     with pytest.raises(ValueError, match="window"):
         TransGram(window=0).fit(en, es, par)
     with pytest.raises(ValueError, match="parallel"):
         BilBOWA(min_count=1).fit(en, es, [])
+
+
+def test_lambda_is_a_deprecated_alias_of_cross_weight():
+    with pytest.warns(FutureWarning, match="'lambda_' is deprecated.*'cross_weight'"):
+        model = TransGram(lambda_=3.0)
+    assert model.cross_weight == 3.0 and "lambda_" not in model.get_params()
+    with pytest.warns(FutureWarning, match="lambda_"):
+        model.set_params(lambda_=5.0)
+    assert model.cross_weight == 5.0
+    with pytest.raises(TypeError, match="both"), pytest.warns(FutureWarning):
+        model.set_params(lambda_=1.0, cross_weight=2.0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'lambda'"):
+        BilBOWA(**{"lambda": 1.0})
+    en, es, par = _toy()
+    fitted = BilBOWA(vector_size=4, min_count=1, epochs=1, random_state=0).fit(en, es, par)
+    assert fitted.cross_weight is None and fitted.cross_weight_ == 100.0  # the method's default
 
 
 # --------------------------------------------------------------------------- real data
@@ -294,8 +322,8 @@ def test_bilbowa_on_the_bible_translates_frequent_words(shared_data):
     lexicon = Lexicon.read(shared_data / "lexicons" / "en-es" / "en-es.0-5000.tsv").lower()
     params = dict(vector_size=40, window=5, min_count=5, epochs=4, random_state=0, workers=2)
     en, es = [p[0] for p in pairs], [p[1] for p in pairs]
-    joint = BilBOWA(lambda_=100.0, **params).fit(en, es, pairs)
-    control = BilBOWA(lambda_=0.0, **params).fit(en, es, pairs)
+    joint = BilBOWA(cross_weight=100.0, **params).fit(en, es, pairs)
+    control = BilBOWA(cross_weight=0.0, **params).fit(en, es, pairs)
     r = _bli(joint.src_embeddings_, joint.tgt_embeddings_, lexicon)
     r0 = _bli(control.src_embeddings_, control.tgt_embeddings_, lexicon)
     assert r["n_queries"] > 1000
@@ -305,15 +333,15 @@ def test_bilbowa_on_the_bible_translates_frequent_words(shared_data):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("cls, lambda_", [(BilBOWA, 100.0), (TransGram, 1.0)])
-def test_cuda_training_aligns_bible_translations(shared_data, cls, lambda_):
+@pytest.mark.parametrize("cls, weight", [(BilBOWA, 100.0), (TransGram, 1.0)])
+def test_cuda_training_aligns_bible_translations(shared_data, cls, weight):
     """The PyTorch path on CUDA (large batches) learns aligned spaces too."""
     bible = shared_data / "parallel" / "bible"
     par = ParallelCorpus(bible / "kjv-rv1909.en-es.en.xz", bible / "kjv-rv1909.en-es.es.xz")
     pairs = list(itertools.islice(par, 12000))
     lexicon = Lexicon.read(shared_data / "lexicons" / "en-es" / "en-es.0-5000.tsv").lower()
     en, es = [p[0] for p in pairs], [p[1] for p in pairs]
-    model = cls(lambda_=lambda_, vector_size=40, min_count=5, epochs=4, random_state=0, device="cuda", batch_words=2000)
+    model = cls(cross_weight=weight, vector_size=40, min_count=5, epochs=4, random_state=0, device="cuda", batch_words=2000)
     model.fit(en, es, pairs)
     assert model.backend_ == "torch"
     r = _bli(model.src_embeddings_, model.tgt_embeddings_, lexicon)

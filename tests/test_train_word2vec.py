@@ -188,7 +188,8 @@ def test_loss_decreases_and_progress_is_reported(cls, small_en):
     progress = [e["progress"] for e in events if e["event"] == "progress"]
     assert progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
     assert all(e["words_per_sec"] > 0 and np.isfinite(e["loss"]) for e in events)
-    assert [e["epoch"] for e in events if e["event"] == "epoch_end"] == [1, 2, 3]
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3] and steps == model.history_
 
 
 def _identity_p_at_1(a: Embeddings, b: Embeddings, n_train=500, n_test=300) -> float:
@@ -242,7 +243,7 @@ class Interrupt:
         self.epoch = epoch
 
     def __call__(self, event):
-        if event["event"] == "progress" and event["epoch"] == self.epoch:
+        if event["event"] == "progress" and event["step"] == self.epoch:
             raise KeyboardInterrupt
 
 
@@ -259,7 +260,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(backend, tmp_path):
     assert state["epoch"] == 2  # the last complete epoch survived the interruption
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no partial files left behind
     resumed = SkipGram(checkpoint_dir=tmp_path, resume=True, **kw).fit(corpus)
-    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]
+    assert [h["step"] for h in resumed.history_] == [1, 2, 3]
     np.testing.assert_array_equal(resumed.embeddings_.vectors, full.embeddings_.vectors)
     np.testing.assert_array_equal(resumed.context_vectors_, full.context_vectors_)
 
@@ -280,11 +281,23 @@ def test_resume_without_checkpoint_trains_from_scratch_and_mismatch_is_refused(t
 @pytest.mark.parametrize(
     "params",
     [{"vector_size": 0}, {"window": 0}, {"negative": 0}, {"sample": -1}, {"alpha": 0}, {"backend": "fast"},
-     {"resume": True}, {"min_alpha": 1.0}],
+     {"resume": True}, {"min_alpha": 1.0}, {"negative": 65}, {"epochs": 1.5}, {"max_vocab_size": 0}],
 )
 def test_bad_hyperparameters_are_refused(params):
     with pytest.raises(ValueError, match="Expected"):
         SkipGram(**params).fit([["a", "b"]] * 10)
+
+
+@pytest.mark.parametrize("cls", [SkipGram, CBOW])
+@pytest.mark.parametrize("backend", ["kernel", "torch"])
+def test_negative_beyond_the_kernel_limit_is_a_one_line_value_error(cls, backend):
+    # The compiled kernel holds at most 64 noise words a prediction (kMaxNegative); the check comes first.
+    if backend == "kernel" and not HAS_COMPILER:
+        pytest.skip("no C++ compiler")
+    with pytest.raises(ValueError, match=r"^Expected negative to be an integer in 1\.\.64 .*got 100$"):
+        cls(negative=100, min_count=1, backend=backend).fit(toy_corpus(n=20))
+    model = cls(negative=64, vector_size=4, min_count=1, epochs=1, backend=backend, random_state=0)
+    assert np.isfinite(model.fit(toy_corpus(n=20)).embeddings_.vectors).all()
 
 
 def test_too_little_text_names_the_problem():

@@ -35,7 +35,7 @@ from typing import IO, Callable, Sequence
 
 import numpy as np
 
-from xling._utils import PathLike, open_binary
+from xling._utils import PathLike, atomic_output, open_binary
 from xling.exceptions import FormatError
 
 logger = logging.getLogger(__name__)
@@ -70,23 +70,46 @@ def detect_format(path: PathLike, fmt: str) -> str:
         return fmt
     if _base_suffix(path) == ".bin":
         return "bin"
-    with open_binary(path) as fh:
+    with open_binary(path, skip_bom=True) as fh:
         first = fh.readline()
     parts = first.split()
     if len(parts) == 2 and all(p.isdigit() for p in parts):
         return "vec"
-    # fastText always writes a header into .vec files: a bad one is an error,
-    # not a hint that the file is GloVe.
-    return "vec" if _base_suffix(path) == ".vec" else "glove"
+    # fastText always writes a header into .vec files, so a .vec file whose first
+    # line is not a header is read as one (and its bad header reported) unless
+    # that line is a whole GloVe row: a word and at least two numbers (xling's
+    # own `--format glove` output keeps whatever name it was given).
+    if _base_suffix(path) == ".vec" and not _is_glove_row(parts):
+        return "vec"
+    return "glove"
+
+
+def _is_glove_row(parts: list[bytes]) -> bool:
+    # a first token of digits reads as a (bad) header such as "2 2 2", not as a word
+    if len(parts) < 3 or parts[0].isdigit():
+        return False
+    try:
+        [float(p) for p in parts[1:]]
+    except ValueError:
+        return False
+    return True
+
+
+# fastText models (.bin) start with this little-endian int32 (793712314).
+_FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 
 
 def _parse_header(raw: bytes, path) -> tuple[int, int]:
     parts = raw.split()
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         shown = raw[:60].decode("utf-8", "replace").rstrip("\r\n")
+        if not shown.isprintable():
+            shown = f"{len(raw)} bytes that are not text"
+        else:
+            shown = repr(shown)
         raise FormatError(
-            f"Expected a header 'N_WORDS DIM' (two integers), got {shown!r} "
-            f"(for headerless GloVe text pass format='glove')",
+            f"Expected a header 'N_WORDS DIM' (two integers), got {shown} "
+            f"(for headerless GloVe text use --format glove, format='glove' in Python)",
             str(path),
             1,
         )
@@ -338,7 +361,7 @@ def _read_text(fh: IO[bytes], path, *, dim: int | None, first_line: int, want: i
 
 def read_vec(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8"):
     """Read word2vec/fastText text format with an ``N D`` header."""
-    with open_binary(path) as fh:
+    with open_binary(path, skip_bom=True) as fh:
         header = fh.readline()
         if not header.strip():
             raise FormatError("Expected a header 'N_WORDS DIM', got an empty file", str(path), 1)
@@ -361,7 +384,7 @@ def read_vec(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8
 
 def read_glove(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8"):
     """Read headerless GloVe text format (the dimension comes from the first line)."""
-    with open_binary(path) as fh:
+    with open_binary(path, skip_bom=True) as fh:
         words, vectors, _ = _read_text(fh, path, dim=None, first_line=1, want=limit, encoding=encoding)
     return words, vectors, 1
 
@@ -375,6 +398,13 @@ def read_bin(path: PathLike, *, limit: int | None = None, encoding: str = "utf-8
     tool writes one) is skipped.
     """
     with open_binary(path) as fh:
+        if fh.read(4) == _FASTTEXT_MAGIC:
+            raise FormatError(
+                "Expected word2vec binary vectors, got a fastText model (.bin with subword n-grams); "
+                "use the .vec file fastText writes beside it, or `fasttext print-word-vectors MODEL.bin < words`",
+                str(path),
+            )
+        fh.seek(0)
         header = fh.readline()
         if not header.strip():
             raise FormatError("Expected a header 'N_WORDS DIM', got an empty file", str(path), 1)
@@ -510,6 +540,28 @@ def write_bin(fh: IO[bytes], words, vectors) -> None:
         fh.write(
             b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(chunk_words, chunk))
         )
+
+
+def write_vectors(path: PathLike, words: Sequence[str], vectors, *, format: str = "auto", precision: int | None = None) -> None:
+    """Write ``words`` and ``vectors`` to ``path`` atomically (see :meth:`xling.Embeddings.write`).
+
+    ``vectors`` is an ndarray of shape (n, dim) or any object with ``shape``
+    whose row slices are float32 ndarrays (e.g. rows mapped block by block as
+    they are written, so a mapped copy of the whole matrix is never held).
+    """
+    if format == "auto":
+        format = "bin" if _base_suffix(path) == ".bin" else "vec"
+    if format not in ("vec", "glove", "bin"):
+        raise ValueError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {format!r}")
+    if format == "bin" and precision is not None:
+        raise ValueError("Expected precision=None for the binary format (it stores float32 exactly)")
+    if precision is not None and not 1 <= precision <= 17:
+        raise ValueError(f"Expected precision between 1 and 17 significant digits, got {precision}")
+    with atomic_output(path, "wb") as fh:
+        if format == "bin":
+            write_bin(fh, words, vectors)
+        else:
+            write_text(fh, words, vectors, header=format == "vec", precision=precision or 9)
 
 
 Reader = Callable[..., tuple]

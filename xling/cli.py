@@ -14,36 +14,49 @@ import json
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
-import numpy as np
 
 from xling import __version__
-from xling._utils import atomic_output
+from xling._utils import atomic_output, check_output_dir, check_output_file, jsonable, staged_outputs
+from xling.alignment import Alignment
 from xling.embeddings import Embeddings
-from xling.exceptions import XlingError
+from xling.exceptions import NotEnoughDataError, XlingError
 from xling.lexicon import Lexicon
+from xling.workflow import RETRIEVAL_METHODS, stem
 
 logger = logging.getLogger("xling.cli")
-
-RETRIEVAL_METHODS = ("nn", "csls", "isf")
 
 
 # -- shared plumbing ----------------------------------------------------------
 def _friendly_errors(func):
-    """Turn input errors into one clean message and exit status 1 (no traceback)."""
+    """Turn input errors into one clean message and exit status 1 (no traceback).
+
+    Caught: xling's input errors (:class:`XlingError` and its subclasses),
+    validation errors of settings (``ValueError``/``TypeError`` raised by the
+    estimators' checks), missing files, files that cannot be written (read-only
+    places, folders, a full disk), a diverged fit, and Ctrl-C (exit 130). Other
+    exceptions are bugs and keep their traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (XlingError, ValueError, TypeError, FileNotFoundError, FloatingPointError) as exc:
+        except (XlingError, ValueError, TypeError, FloatingPointError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except FileNotFoundError as exc:
+            raise click.ClickException(str(exc) if not exc.filename else f"{exc.filename}: No such file or folder") from exc
+        except OSError as exc:  # PermissionError, IsADirectoryError, ENOSPC ... while writing
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: Cannot write: {exc.strerror}; previous outputs were kept") from exc
         except KeyError as exc:
             raise click.ClickException(exc.args[0] if exc.args else str(exc)) from exc
         except KeyboardInterrupt:
-            click.echo("\nInterrupted; outputs already completed are intact, partial ones were removed.", err=True)
+            click.echo("\nInterrupted; no output was changed (files of an earlier run are as they were).", err=True)
             sys.exit(130)
 
     return wrapper
@@ -69,8 +82,11 @@ def _build(cls, name: str, given: dict, explicit: set, extra: dict):
 
     ``given`` maps hyperparameter names to option values; those the user set
     explicitly (``explicit``) must exist on the class, so no option is
-    silently ignored. ``extra`` (from ``-p``) must all exist.
+    silently ignored. ``extra`` (from ``-p``) must all exist, are checked by
+    type, and may not repeat a setting given by its own option.
     """
+    from xling._settings import coerce_setting
+
     accepted = cls().get_params(deep=False)
     kwargs = {}
     for key, value in given.items():
@@ -81,7 +97,9 @@ def _build(cls, name: str, given: dict, explicit: set, extra: dict):
     for key, value in extra.items():
         if key not in accepted:
             raise click.UsageError(f"Method {name!r} has no setting {key!r}; it accepts: {', '.join(sorted(accepted))}")
-        kwargs[key] = value
+        if key in explicit:
+            raise click.UsageError(f"Setting {key!r} given twice, by its option and by -p {key}=...; give it once")
+        kwargs[key] = coerce_setting(name, key, value, accepted[key])
     return cls(**kwargs)
 
 
@@ -109,10 +127,12 @@ class _ProgressBar:
         self._bar.__exit__(*exc)
 
     def __call__(self, event: dict) -> None:
+        # Events follow xling._progress: phase, step (1-based), total (or None), progress.
         target = int(round(1000 * min(max(event.get("progress", 0.0), 0.0), 1.0)))
         info = []
-        if event.get("epoch") is not None:
-            info.append(f"epoch {event['epoch']}")
+        if event.get("step") is not None:
+            total = event.get("total")
+            info.append(f"{event.get('phase', 'step')} {event['step']}" + (f"/{total}" if total else ""))
         if event.get("words_per_sec"):
             info.append(f"{event['words_per_sec'] / 1000:.0f}k words/s")
         if event.get("loss") is not None:
@@ -121,32 +141,30 @@ class _ProgressBar:
         self._done = max(self._done, target)
 
 
-def _stem(path: str) -> str:
-    name = Path(path).name
-    for suffix in (".gz", ".xz", ".bz2", ".vec", ".txt", ".bin", ".emb"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name
+seed_option = click.option("--seed", type=int, default=0, show_default=True,
+                           help="Random seed: every random choice derives from it. Training with more than one thread "
+                                "is Hogwild (as in word2vec and gensim): use --threads 1 for bit-identical runs.")
 
 
-def _read_lexicon(path: str, src: Embeddings, tgt: Embeddings, case: str) -> Lexicon:
-    """Read a lexicon and match its case to the vectors (``case``: auto, lower, keep)."""
-    lexicon = Lexicon.read(path)
-    if case == "lower" or (case == "auto" and not _has_upper(src) and not _has_upper(tgt)):
-        if case == "auto" and any(s != s.lower() or t != t.lower() for s, t in lexicon):
-            logger.info("%s: lower-cased the lexicon because the vectors hold no upper-case word", path)
-        lexicon = lexicon.lower()
-    return lexicon
+def _check_device(ctx, param, value: str) -> str:
+    """cpu, cuda, cuda:N or auto; a CUDA device on a machine without one is refused here."""
+    import re
+
+    import torch
+
+    if value == "auto" or value == "cpu":
+        return value
+    if not re.fullmatch(r"cuda(:[0-9]+)?", value):
+        raise click.BadParameter(f"Expected cpu, cuda, cuda:N or auto, got {value!r}")
+    if not torch.cuda.is_available():
+        raise click.BadParameter(f"Expected a CUDA device for {value!r}, but torch sees none (use --device cpu or auto)")
+    return value
 
 
-def _has_upper(emb: Embeddings, sample: int = 20000) -> bool:
-    return any(w != w.lower() for w in emb.words[:sample])
-
-
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed (every random choice derives from it).")
-device_option = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto (CUDA when present).")
+device_option = click.option("--device", default="auto", show_default=True, callback=_check_device,
+                             help="cpu, cuda, cuda:N, or auto (CUDA when present); works with every method.")
 param_option = click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Method-specific setting, repeatable (e.g. -p n_iter=10).")
-limit_option = click.option("--limit", type=int, default=None, help="Read only the first N vectors of each file (200,000 is customary).")
+limit_option = click.option("--limit", type=click.IntRange(min=1), default=None, help="Read only the first N vectors of each file (200,000 is customary).")
 case_option = click.option(
     "--lexicon-case",
     type=click.Choice(["auto", "lower", "keep"]),
@@ -156,17 +174,92 @@ case_option = click.option(
 )
 
 
+report_option = click.option("--report", "make_report", is_flag=True,
+                              help="Also write report.html with tables and plots (see `xling report`).")
+
+
+def reader_options(func):
+    """--format, --encoding, --duplicates: how vector files are read (see Embeddings.read)."""
+    func = click.option("--duplicates", type=click.Choice(["error", "first"]), default="error", show_default=True,
+                        help="A word seen twice in a vector file: an error, or keep its first vector.")(func)
+    func = click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the words in vector files.")(func)
+    func = click.option("--format", "in_format", type=click.Choice(["auto", "vec", "glove", "bin"]), default="auto",
+                        show_default=True, help="Format of the vector files read (auto: from the name and first line).")(func)
+    return func
+
+
+def _read_options(in_format: str, encoding: str, duplicates: str) -> dict:
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise click.BadParameter(f"Expected a known text encoding, got {encoding!r}", param_hint="--encoding") from None
+    return {"format": in_format, "encoding": encoding, "duplicates": duplicates}
+
+
+def _set_verbosity(ctx, param, value):
+    """-v / -q, accepted before or after the subcommand: the last one given wins."""
+    if not value:
+        return value
+    level = {"verbose": logging.INFO if value == 1 else logging.DEBUG, "quiet": logging.ERROR}[param.name]
+    _configure_logging()
+    logging.getLogger().setLevel(level)
+    return value
+
+
 def _device(value: str):
     return None if value == "auto" else value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _add_verbosity(command: click.Command) -> click.Command:
+    for option in (click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbosity,
+                                help="-v: progress and sizes; -vv: debug."),
+                   click.Option(["-q", "--quiet"], count=True, expose_value=False, callback=_set_verbosity,
+                                help="Only errors on stderr.")):
+        command.params.append(option)
+    return command
+
+
+class _Group(click.Group):
+    def add_command(self, cmd, name=None):
+        super().add_command(_add_verbosity(cmd), name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="xling")
-@click.option("-v", "--verbose", count=True, help="-v: progress and sizes; -vv: debug.")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, expose_value=False, callback=_set_verbosity, is_eager=True,
+              help="-v: progress and sizes; -vv: debug.")
+@click.option("-q", "--quiet", count=True, expose_value=False, callback=_set_verbosity, is_eager=True,
+              help="Only errors on stderr.")
+def cli() -> None:
     """xling: cross-lingual word embeddings — train, align, evaluate, translate."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _configure_logging()
+    warnings.formatwarning = _format_warning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line for people (no source line): ``ConvergenceWarning: ...``."""
+    return f"{category.__name__}: {message}\n"
+
+
+class _StderrHandler(logging.Handler):
+    """Log records as lines on the current stderr (looked up per record, so redirections are followed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # logging must never break the command
+            self.handleError(record)
+
+
+def _configure_logging() -> None:
+    """One stderr handler on the root logger; the level (WARNING unless -v/-q) is left as set."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
 
 
 # -- train --------------------------------------------------------------------
@@ -193,9 +286,18 @@ def _hyperparameters(options: dict, mapping: dict) -> dict:
     The seed and device always travel (to methods that take them), so runs are
     reproducible by default.
     """
-    hyper = {hp: options[opt] for opt, hp in mapping.items() if options[opt] not in (None, False)}
+    # 0 is a value (checked by the method), not "unset"; flags that are off stay unset
+    hyper = {hp: options[opt] for opt, hp in mapping.items() if options[opt] is not None and options[opt] is not False}
     hyper["device"] = _device(options["device"])
     return hyper
+
+
+def _note_hogwild(trainer) -> None:
+    """Say once that multi-threaded training under a seed is not bit-reproducible."""
+    workers = trainer.get_params(deep=False).get("workers")
+    if workers is not None and workers > 1:
+        click.echo(f"note: training with {workers} threads is Hogwild, so runs with the same --seed differ slightly; "
+                   "--threads 1 gives bit-identical runs", err=True)
 
 
 def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=None, hyper=None, explicit=(), extra=None, fmt="auto", progress=True):
@@ -205,7 +307,9 @@ def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=
 
     if method not in TRAINERS:
         raise click.UsageError(f"Unknown method {method!r}; choose from: {', '.join(sorted(TRAINERS))}")
+    check_output_file(out)
     trainer = _build(TRAINERS[method], method, hyper or {}, set(explicit), extra or {})
+    _note_hogwild(trainer)
     corpus = LineCorpus(corpus_path, lowercase=lowercase, max_lines=max_lines)
     start = time.perf_counter()
     if progress and "callbacks" in trainer.get_params(deep=False):
@@ -240,25 +344,39 @@ def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True, help="Lower-case tokens.")
 @click.option("--max-lines", type=int, default=None, help="Read only the first N lines of the corpus.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "vec", "bin", "glove"]), default="auto", show_default=True)
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write DIR/report.json and DIR/report.html (the training history).")
 @param_option
 @click.pass_context
 @_friendly_errors
-def train(ctx, corpus, out, method, lowercase, max_lines, fmt, params, **options):
+def train(ctx, corpus, out, method, lowercase, max_lines, fmt, report_dir, params, **options):
     """Train monolingual word vectors on CORPUS (.txt/.gz/.xz, one sentence or paragraph per line).
 
     Tokens are runs of Unicode letters and digits, lower-cased by default.
     """
     if options["resume"] and not options["checkpoint_dir"]:
         raise click.UsageError("--resume needs --checkpoint-dir")
+    if report_dir is not None:
+        check_output_dir(report_dir)
     hyper = _hyperparameters(options, _TRAIN_OPTIONS)
-    train_vectors(
+    start = time.perf_counter()
+    trainer = train_vectors(
         corpus, out, method=method, lowercase=lowercase, max_lines=max_lines, hyper=hyper,
         explicit=_explicit(ctx, _TRAIN_OPTIONS), extra=_parse_params(params), fmt=fmt,
     )
+    if report_dir is not None:
+        from xling import __version__
+
+        report = {"kind": "train", "xling_version": __version__, "method": method, "corpus": str(corpus),
+                  "settings": {k: v for k, v in trainer.get_params(deep=False).items() if k != "callbacks"},
+                  "history": getattr(trainer, "history_", []), "seconds": round(time.perf_counter() - start, 1),
+                  "files": [str(Path(out).resolve())]}
+        _write_json(Path(report_dir) / "report.json", report)
+        _write_html_report(report_dir)
 
 
 # -- train-joint --------------------------------------------------------------
-_JOINT_OPTIONS = {**_TRAIN_OPTIONS, "lambda_": "lambda_"}
+_JOINT_OPTIONS = {**_TRAIN_OPTIONS, "cross_weight": "cross_weight"}
 
 
 @cli.command(name="train-joint")
@@ -281,7 +399,7 @@ _JOINT_OPTIONS = {**_TRAIN_OPTIONS, "lambda_": "lambda_"}
 @click.option("--negative", type=int, default=None, help="Default: the method's own.")
 @click.option("--sample", type=float, default=None, help="Default: the method's own.")
 @click.option("--alpha", type=float, default=None, help="Default: the method's own.")
-@click.option("--lambda", "lambda_", type=float, default=None, help="Weight of the cross-lingual term (bilbowa, transgram; default: the method's).")
+@click.option("--cross-weight", "--lambda", "cross_weight", type=float, default=None, help="Weight λ of the cross-lingual term (bilbowa, transgram; default: the method's).")
 @click.option("--threads", type=int, default=None, help="Default: the method's own.")
 @seed_option
 @device_option
@@ -290,9 +408,11 @@ _JOINT_OPTIONS = {**_TRAIN_OPTIONS, "lambda_": "lambda_"}
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True)
 @case_option
 @param_option
+@report_option
 @click.pass_context
 @_friendly_errors
-def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, out_dir, langs, lowercase, lexicon_case, params, **options):
+def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, out_dir, langs, lowercase, lexicon_case,
+                params, make_report, **options):
     """Train both languages at once from monolingual text plus parallel sentences or a lexicon.
 
     Writes DIR/<src>.vec, DIR/<tgt>.vec (one shared space) and DIR/report.json.
@@ -306,14 +426,20 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
         raise click.UsageError(f"Method {method!r} takes --parallel SRC TGT (and no --lexicon or --documents)")
     if method == "pseudo" and (parallel or lexicon is None):
         raise click.UsageError("Method 'pseudo' takes --lexicon (and optionally --documents), not --parallel")
-    names = langs.split(",") if langs else [_stem(src_mono), _stem(tgt_mono)]
+    names = langs.split(",") if langs else [stem(src_mono), stem(tgt_mono)]
     if len(names) != 2 or names[0] == names[1]:
         raise click.UsageError(f"Expected two distinct names in --langs SRC,TGT, got {langs or names!r}")
+    check_output_dir(out_dir)
+    for name in (f"{names[0]}.vec", f"{names[1]}.vec", "report.json"):
+        check_output_file(Path(out_dir) / name)
 
     hyper = _hyperparameters(options, _JOINT_OPTIONS)
     trainer = _build(JOINT_TRAINERS[method], method, hyper, _explicit(ctx, _JOINT_OPTIONS), _parse_params(params))
+    _note_hogwild(trainer)
     src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
-    report = {"method": method, "src_mono": src_mono, "tgt_mono": tgt_mono, "settings": {
+    from xling import __version__
+
+    report = {"kind": "train-joint", "xling_version": __version__, "method": method, "src_mono": src_mono, "tgt_mono": tgt_mono, "settings": {
         k: v for k, v in trainer.get_params(deep=False).items() if k != "callbacks"}}
     start = time.perf_counter()
     with _ProgressBar(f"training {method}") as bar:
@@ -332,123 +458,48 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["history"] = getattr(trainer, "history_", [])
     out = Path(out_dir)
-    trainer.src_embeddings_.write(out / f"{names[0]}.vec")
-    trainer.tgt_embeddings_.write(out / f"{names[1]}.vec")
-    _write_json(out / "report.json", report)
+    report["files"] = [f"{names[0]}.vec", f"{names[1]}.vec", "report.json"]
+    with staged_outputs(out) as stage:  # the three files replace an earlier run's together, or not at all
+        trainer.src_embeddings_.write(stage / f"{names[0]}.vec")
+        trainer.tgt_embeddings_.write(stage / f"{names[1]}.vec")
+        _write_json(stage / "report.json", report)
     click.echo(f"wrote {out / names[0]}.vec, {out / names[1]}.vec and report.json in {report['seconds']} s", err=True)
+    if make_report:
+        _write_html_report(out)  # BLI sections need a test lexicon: `xling report DIR --lexicon TEST`
 
 
 # -- align --------------------------------------------------------------------
-def align_spaces(sources, target, lexicons, *, method="procrustes", normalize=None, evals=(),
-                 seed=0, device=None, extra=None, explicit=(), limit=None, case="auto", retrieval=("nn", "csls"),
-                 oov="exclude"):
-    """Map each source space onto the target (hub) space; returns (mapped dict, report dict).
-
-    Used by ``xling align`` and ``xling demo``; ``sources``/``target`` are
-    paths, ``lexicons``/``evals`` one path per source (lexicons may be empty
-    for unsupervised methods).
-    """
-    from xling.evaluate import bli
-    from xling.map import MAPPERS
-
-    if method not in MAPPERS:
-        raise click.UsageError(f"Unknown method {method!r}; choose from: {', '.join(sorted(MAPPERS))}")
-    cls = MAPPERS[method]
-    # normalize=None keeps the method's own steps (presets differ: xing2015 uses unit only).
-    hyper = {"random_state": seed, "device": device, **({} if normalize is None else {"normalize": normalize})}
-    # an instance, not the class: whether a lexicon is needed may depend on a setting (selflearning's seed)
-    needs_lexicon = getattr(_build(cls, method, hyper, set(explicit), extra or {}), "supervised", True)
-    if lexicons and len(lexicons) != len(sources):
-        raise click.UsageError(f"Expected one --lexicon per source ({len(sources)}), got {len(lexicons)}")
-    if not lexicons and needs_lexicon:
-        raise click.UsageError(f"Method {method!r} needs a seed lexicon: give --lexicon")
-    if evals and len(evals) != len(sources):
-        raise click.UsageError(f"Expected one --eval per source ({len(sources)}), got {len(evals)}")
-    stems = [_stem(p) for p in [*sources, target]]
-    if len(set(stems)) != len(stems):
-        raise click.UsageError(f"Expected vector files with distinct names, got {stems}")
-
-    tgt = Embeddings.read(target, limit=limit)
-    report = {"method": method, "target": str(target), "seed": seed, "sources": {}}
-    mapped = {}
-    for k, src_path in enumerate(sources):
-        src = Embeddings.read(src_path, limit=limit)
-        mapper = _build(cls, method, hyper, set(explicit), extra or {})
-        if getattr(mapper, "same_dim", True) and src.dim != tgt.dim:
-            raise ValueError(f"Expected vectors of the same dimension, got {src.dim} in {src_path} and {tgt.dim} in {target}")
-        settings = {name: value for name, value in mapper.get_params(deep=False).items() if name != "callbacks"}
-        entry = {"source": str(src_path), "settings": settings}
-        pairs = None
-        if lexicons:
-            lexicon = _read_lexicon(lexicons[k], src, tgt, case)
-            pairs, coverage = lexicon.to_pairs(src, tgt, min_pairs=getattr(mapper, "min_pairs", 1), name=str(lexicons[k]))
-            entry["lexicon"] = str(lexicons[k])
-            entry["pairs_used"] = int(len(pairs))
-            entry["lexicon_coverage"] = coverage.as_dict()
-        start = time.perf_counter()
-        fit_kwargs = {}
-        if "src_words" in _fit_signature(mapper):
-            fit_kwargs = {"src_words": src.words, "tgt_words": tgt.words}
-        mapper.fit(src.vectors, tgt.vectors, pairs, **fit_kwargs)
-        entry["fit_seconds"] = round(time.perf_counter() - start, 3)
-        entry["n_iter"] = int(getattr(mapper, "n_iter_", 0))
-        if getattr(mapper, "history_", None):
-            entry["history"] = _jsonable(mapper.history_)
-        if getattr(mapper, "diagnosis_", None):
-            entry["diagnosis"] = _jsonable(mapper.diagnosis_)
-        src_m = src.with_vectors(mapper.transform(src.vectors))
-        tgt_m = tgt.with_vectors(mapper.transform_target(tgt.vectors))
-        if k > 0 and not np.allclose(tgt_m.vectors[:100], mapped[stems[-1]][1].vectors[:100], atol=1e-4):
-            raise click.UsageError(f"Method {method!r} moves the target space differently per source; use a one-sided method (e.g. procrustes) to align several sources to one hub")
-        mapped[stems[k]] = (mapper, src_m)
-        mapped[stems[-1]] = (mapper, tgt_m)
-        if evals:
-            test = _read_lexicon(evals[k], src, tgt, case)
-            entry["bli"] = {r: bli(src_m, tgt_m, test, method=r, oov=oov, device=device) for r in retrieval}
-            entry["eval_lexicon"] = str(evals[k])
-        report["sources"][stems[k]] = entry
-    return mapped, report
-
-
-def _fit_signature(mapper) -> set:
-    import inspect
-
-    return set(inspect.signature(mapper.fit).parameters)
-
-
-def _jsonable(obj):
-    """Make numpy scalars and arrays in a report JSON-serialisable."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
-
-
 def _write_json(path: Path, data: dict) -> None:
     with atomic_output(path, "w") as fh:
-        json.dump(_jsonable(data), fh, indent=2, ensure_ascii=False, default=repr)
+        json.dump(jsonable(data), fh, indent=2, ensure_ascii=False)
         fh.write("\n")
 
 
 def _bli_rows(report: dict) -> dict:
     """{"en→es csls": bli-dict, ...} for printing."""
     rows = {}
-    target = _stem(report["target"])
-    for stem, entry in report["sources"].items():
+    target = report.get("target_lang") or stem(report["target"])
+    for name, entry in report["sources"].items():
         for method, result in entry.get("bli", {}).items():
-            rows[f"{stem}→{target} {method}"] = result
+            rows[f"{name}→{target} {method}"] = result
     return rows
+
+
+def _names(paths) -> list[str]:
+    names = [stem(p) for p in paths]
+    if len(set(names)) != len(names):
+        raise click.UsageError(f"Expected vector files with distinct names, got {names}")
+    return names
+
+
+def _progress_bar(label: str) -> "_ProgressBar":
+    return _ProgressBar(label)
 
 
 @cli.command()
 @click.argument("vectors", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--lexicon", "lexicons", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Seed lexicon (one per source).")
-@click.option("--method", default="procrustes", show_default=True, help="Mapping solver (see `xling methods`).")
+@click.option("-m", "--method", default="procrustes", show_default=True, help="Mapping solver (see `xling methods`).")
 @click.option("--normalize", default=None, help="Ordered steps from unit, center, unit_dim, center_emb, none (default: the method's own; unit,center,unit for procrustes).")
 @click.option("--eval", "evals", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Test lexicon (one per source): BLI goes into the report.")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Where the mapped vectors, maps and report go.")
@@ -459,53 +510,113 @@ def _bli_rows(report: dict) -> dict:
 @seed_option
 @device_option
 @param_option
-@click.pass_context
+@reader_options
+@report_option
 @_friendly_errors
-def align(ctx, vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, limit, lexicon_case, seed, device, params):
+def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, limit, lexicon_case, seed, device, params,
+          in_format, encoding, duplicates, make_report):
     """Map SRC.vec [SRC2.vec ...] onto TGT.vec (the last file) so translations become neighbours.
 
     Writes DIR/<name>.mapped.vec for every input, DIR/<src>-<tgt>.map.npz (the
-    learned matrices and normalisation) and DIR/report.json.
+    fitted alignment; `xling apply` applies it to any vector file) and
+    DIR/report.json, all replaced together only when everything succeeded.
     """
+    from xling.evaluate import format_table
+    from xling.workflow import align as align_workflow
+
     if len(vectors) < 2:
         raise click.UsageError("Expected at least two vector files: SRC.vec ... TGT.vec")
-    retrieval_methods = _split_methods(retrieval)
-    explicit = _explicit(ctx, {"normalize": "normalize", "seed": "random_state", "device": "device"})
-    mapped, report = align_spaces(
-        vectors[:-1], vectors[-1], lexicons, method=method, normalize=normalize, evals=evals, seed=seed,
-        device=_device(device), extra=_parse_params(params), explicit=explicit, limit=limit, case=lexicon_case,
-        retrieval=retrieval_methods, oov=oov,
+    check_output_dir(out_dir)
+    names = _names(vectors)
+    sources, target = names[:-1], names[-1]
+    for name in [f"{n}.mapped.vec" for n in names] + [f"{n}-{target}.map.npz" for n in sources] + ["report.json"]:
+        check_output_file(Path(out_dir) / name)
+    if lexicons and len(lexicons) != len(sources):
+        raise click.UsageError(f"Expected one --lexicon per source ({len(sources)}), got {len(lexicons)}")
+    if evals and len(evals) != len(sources):
+        raise click.UsageError(f"Expected one --eval per source ({len(sources)}), got {len(evals)}")
+    extra = _parse_params(params)
+    if normalize is not None:
+        if "normalize" in extra:
+            raise click.UsageError("Give the normalisation once: --normalize or -p normalize=..., not both")
+        extra["normalize"] = normalize
+    result = align_workflow(
+        dict(zip(names, vectors)), target, dict(zip(sources, lexicons)), method=method, params=extra,
+        evals=dict(zip(sources, evals)), retrieval=_split_methods(retrieval), oov=oov, seed=seed,
+        device=_device(device), limit=limit, lexicon_case=lexicon_case, progress=_progress_bar,
+        read_options=_read_options(in_format, encoding, duplicates),
     )
-    out = Path(out_dir)
-    target_stem = _stem(vectors[-1])
-    for stem, (mapper, emb) in mapped.items():
-        emb.write(out / f"{stem}.mapped.vec")
-        if stem != target_stem:
-            _save_mapper(out / f"{stem}-{target_stem}.map.npz", mapper)
-    _write_json(out / "report.json", report)
-    rows = _bli_rows(report)
+    result.save(out_dir)
+    rows = _bli_rows(result.report)
     if rows:
-        from xling.evaluate import format_table
-
         click.echo(format_table(rows))
-    click.echo(f"wrote mapped vectors, maps and report.json to {out}", err=True)
+    click.echo(f"wrote mapped vectors, alignments and report.json to {out_dir}", err=True)
+    if make_report:
+        _write_html_report(out_dir, vectors=result.embeddings, random_state=seed, device=_device(device))
 
 
-def _save_mapper(path: Path, mapper) -> None:
-    arrays = {"x_map": mapper.x_map_, "z_map": mapper.z_map_}
-    for side in ("x", "z"):
-        for i, (step, stat) in enumerate(getattr(mapper, f"{side}_normalizer_").stats_):
-            arrays[f"{side}_norm_{i}_{step}"] = np.zeros(0, np.float32) if stat is None else stat
-    with atomic_output(path, "wb") as fh:
-        np.savez(fh, **arrays)
+def _write_html_report(run_dir, **kwargs) -> Path:
+    from xling.report import write_report
+
+    path = write_report(run_dir, **kwargs)
+    click.echo(f"report: {path}", err=True)
+    return path
 
 
 def _split_methods(text: str) -> tuple[str, ...]:
+    from xling.workflow import RETRIEVAL_METHODS
+
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
     bad = [m for m in methods if m not in RETRIEVAL_METHODS]
     if bad or not methods:
         raise click.BadParameter(f"Expected methods from {', '.join(RETRIEVAL_METHODS)}, got {text!r}", param_hint="--retrieval")
     return methods
+
+
+def _read_pair(src: str, tgt: str, alignment_path: str | None, limit: int | None, read_options: dict) -> tuple[Embeddings, Embeddings]:
+    """SRC and TGT vectors in one space: as given, or mapped by a saved alignment."""
+    src_emb = Embeddings.read(src, limit=limit, **read_options)
+    tgt_emb = Embeddings.read(tgt, limit=limit, **read_options)
+    if alignment_path:
+        alignment = Alignment.load(alignment_path)
+        for emb, side, path in ((src_emb, alignment.source, src), (tgt_emb, alignment.target, tgt)):
+            if emb.dim != side.d_in:
+                raise XlingError(f"{path}: Expected vectors of dimension {side.d_in} for the alignment {alignment_path}, got {emb.dim}")
+        src_emb, tgt_emb = alignment.apply(src_emb), alignment.apply_target(tgt_emb)
+    if src_emb.dim != tgt_emb.dim:
+        raise XlingError(f"Expected vectors in one space of one dimension, got {src_emb.dim} in {src} and {tgt_emb.dim} in {tgt} "
+                         "(give --map ALIGNMENT.npz to map them first)")
+    return src_emb, tgt_emb
+
+
+map_option = click.option("--map", "alignment_path", type=click.Path(exists=True, dir_okay=False), default=None,
+                          help="A saved alignment (.map.npz from `xling align`): SRC and TGT are the unmapped vectors.")
+
+
+# -- apply --------------------------------------------------------------------
+@cli.command()
+@click.argument("alignment_path", metavar="MAP", type=click.Path(exists=True, dir_okay=False))
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Mapped vectors (.vec, .vec.gz, .bin).")
+@click.option("--side", type=click.Choice(["source", "target"]), default="source", show_default=True,
+              help="Which side of the alignment VECTORS belong to.")
+@limit_option
+@reader_options
+@_friendly_errors
+def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplicates):
+    """Map VECTORS into the shared space of a saved alignment MAP (from `xling align`).
+
+    Typical use: align the 200k most frequent words, then apply the map to the
+    full vocabulary. Rows are mapped block by block while they are written.
+    """
+    check_output_file(out)
+    alignment = Alignment.load(alignment_path)
+    emb = Embeddings.read(vectors, limit=limit, **_read_options(in_format, encoding, duplicates))
+    expected = alignment.source.d_in if side == "source" else alignment.target.d_in
+    if emb.dim != expected:
+        raise XlingError(f"{vectors}: Expected vectors of dimension {expected} for the {side} side of {alignment_path}, got {emb.dim}")
+    alignment.write_applied(emb, out, side=side)
+    click.echo(f"wrote {len(emb)} mapped vectors of dim {alignment.dim} to {out}", err=True)
 
 
 # -- eval ---------------------------------------------------------------------
@@ -515,29 +626,46 @@ def _split_methods(text: str) -> tuple[str, ...]:
 @click.argument("test", type=click.Path(exists=True, dir_okay=False))
 @click.option("--retrieval", default="nn,csls", show_default=True, help="Comma-separated: nn, csls, isf.")
 @click.option("--oov", type=click.Choice(["exclude", "wrong"]), default="exclude", show_default=True, help="Test words without vectors: excluded (MUSE, VecMap) or wrong (RCSLS).")
-@click.option("--knn-k", type=int, default=10, show_default=True, help="CSLS neighbourhood size.")
+@click.option("--knn-k", type=click.IntRange(min=1), default=10, show_default=True, help="CSLS neighbourhood size.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@map_option
 @limit_option
 @case_option
 @device_option
+@reader_options
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write DIR/report.json and DIR/report.html with tables and plots.")
 @_friendly_errors
-def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, limit, lexicon_case, device):
+def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit, lexicon_case, device, in_format, encoding,
+          duplicates, report_dir):
     """Bilingual lexicon induction: P@1/5/10, MRR and coverage of SRC→TGT on the TEST lexicon.
 
-    SRC and TGT must already share one space (e.g. outputs of `xling align`).
+    SRC and TGT must already share one space (e.g. outputs of `xling align`),
+    or be the original vectors with --map the saved alignment.
     """
     from xling.evaluate import bli, format_table
+    from xling.workflow import read_lexicon
 
     methods = _split_methods(retrieval)
-    src_emb, tgt_emb = Embeddings.read(src, limit=limit), Embeddings.read(tgt, limit=limit)
-    if src_emb.dim != tgt_emb.dim:
-        raise ValueError(f"Expected vectors in one space of one dimension, got {src_emb.dim} in {src} and {tgt_emb.dim} in {tgt}")
-    lexicon = _read_lexicon(test, src_emb, tgt_emb, lexicon_case)
-    results = {m: bli(src_emb, tgt_emb, lexicon, method=m, knn_k=knn_k, oov=oov, device=_device(device)) for m in methods}
+    if report_dir is not None:
+        check_output_dir(report_dir)
+    src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
+    lexicon = read_lexicon(test, src_emb, tgt_emb, lexicon_case)
+    try:
+        results = {m: bli(src_emb, tgt_emb, lexicon, method=m, knn_k=knn_k, oov=oov, device=_device(device)) for m in methods}
+    except NotEnoughDataError as exc:
+        raise NotEnoughDataError(f"{test}: {exc}") from None
     if as_json:
-        click.echo(json.dumps(_jsonable(results), indent=2))
+        click.echo(json.dumps(jsonable(results), indent=2))
     else:
         click.echo(format_table(results))
+    if report_dir is not None:
+        from xling import __version__
+
+        report = {"kind": "eval", "xling_version": __version__, "src": str(src), "tgt": str(tgt), "map": alignment_path,
+                  "eval_lexicon": str(test), "bli": results}
+        _write_json(Path(report_dir) / "report.json", report)
+        _write_html_report(report_dir, vectors={stem(src): src_emb, stem(tgt): tgt_emb}, device=_device(device))
 
 
 # -- translate ----------------------------------------------------------------
@@ -545,14 +673,18 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, limit, lexicon_case, d
 @click.argument("src", type=click.Path(exists=True, dir_okay=False))
 @click.argument("tgt", type=click.Path(exists=True, dir_okay=False))
 @click.argument("words", nargs=-1)
-@click.option("--file", "words_file", type=click.Path(exists=True, dir_okay=False), help="Words to translate, one per line.")
-@click.option("-k", "--top", "k", type=int, default=5, show_default=True, help="Translations per word.")
+@click.option("--file", "words_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+              help="Words to translate, one per line (- reads standard input).")
+@click.option("-k", "--top", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Translations per word.")
 @click.option("--retrieval", type=click.Choice(RETRIEVAL_METHODS), default="csls", show_default=True)
-@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, help="Write TSV here instead of stdout.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
+              help="Write the TSV here (- is standard output).")
+@map_option
 @limit_option
 @device_option
+@reader_options
 @_friendly_errors
-def translate(src, tgt, words, words_file, k, retrieval, out, limit, device):
+def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, limit, device, in_format, encoding, duplicates):
     """Top-k translations of WORDS (or --file) from SRC into TGT, as TSV: word, rank, translation, score.
 
     Words without a vector are reported on stderr and skipped.
@@ -560,12 +692,16 @@ def translate(src, tgt, words, words_file, k, retrieval, out, limit, device):
     from xling._utils import iter_lines
     from xling.retrieval import translate as translate_words
 
+    if out != "-":
+        check_output_file(out)
     words = list(words)
-    if words_file:
+    if words_file == "-":
+        words += [line.strip() for line in click.get_text_stream("stdin") if line.strip()]
+    elif words_file:
         words += [line.strip() for _, line in iter_lines(words_file) if line.strip()]
     if not words:
         raise click.UsageError("Give words to translate, or --file")
-    src_emb, tgt_emb = Embeddings.read(src, limit=limit), Embeddings.read(tgt, limit=limit)
+    src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
     known = [w for w in words if w in src_emb]
     missing = [w for w in words if w not in src_emb]
     if missing:
@@ -574,55 +710,105 @@ def translate(src, tgt, words, words_file, k, retrieval, out, limit, device):
         raise XlingError(f"None of the {len(words)} words has a vector in {src}")
     results = translate_words(src_emb, tgt_emb, known, k=k, method=retrieval, device=_device(device))
     lines = [f"{w}\t{rank}\t{t}\t{score:.4f}\n" for w, cands in zip(known, results) for rank, (t, score) in enumerate(cands, 1)]
-    if out:
+    if out == "-":
+        click.echo("".join(lines), nl=False)
+    else:
         with atomic_output(out, "w") as fh:
             fh.writelines(lines)
-    else:
-        click.echo("".join(lines), nl=False)
 
 
 # -- demo ---------------------------------------------------------------------
+DEMO_TEST = "en-es/en-es.5000-6500.tsv"
+
+
 @cli.command()
 @click.option("--out-dir", default="xling-demo", show_default=True, type=click.Path(file_okay=False))
-@click.option("--dim", type=int, default=100, show_default=True)
-@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--method", type=click.Choice(["ppmi-svd", "sgns"]), default="ppmi-svd", show_default=True,
+              help="How the vectors are trained (PPMI-SVD is the strongest on this little text; BENCHMARKS.md).")
+@click.option("--dim", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs of sgns (default 10); ppmi-svd has none.")
 @seed_option
 @_friendly_errors
-def demo(out_dir, dim, epochs, seed):
-    """The whole pipeline on shipped data: train en and es vectors, align, evaluate.
+def demo(out_dir, method, dim, epochs, seed):
+    """The whole pipeline on shipped data: train en and es vectors, align, evaluate, report.
 
-    Trains skip-gram vectors on the shipped novel samples (xling/data), maps
-    English onto Spanish with Procrustes on lexicons/en-es/en-es.0-5000.tsv and
-    prints BLI on the held-out en-es.5000-6500.tsv.
+    Trains vectors (PPMI-SVD by default) on the shipped novel samples
+    (xling/data), maps English onto Spanish with the multi-step recipe of
+    Artetxe et al. (2018) on lexicons/en-es/en-es.0-5000.tsv, prints BLI on the
+    held-out en-es.5000-6500.tsv with example translations, and writes
+    report.html.
     """
     from xling.evaluate import format_table
     from xling.resources import demo_corpus_path, lexicon_path
+    from xling.retrieval import translate as translate_words
+    from xling.workflow import align as align_workflow, read_lexicon
 
+    if epochs is not None and method != "sgns":
+        raise click.UsageError(f"--epochs is a setting of sgns; {method} trains in one pass")
+    check_output_dir(out_dir)
     out = Path(out_dir)
     paths = {}
     for lang in ("en", "es"):
         paths[lang] = out / f"{lang}.vec"
-        hyper = {"vector_size": dim, "epochs": epochs, "random_state": seed}
-        train_vectors(demo_corpus_path(lang), paths[lang], method="sgns", hyper=hyper)
-    mapped, report = align_spaces(
-        [paths["en"]], paths["es"], [lexicon_path("en-es/en-es.0-5000.tsv")], method="procrustes",
-        evals=[lexicon_path("en-es/en-es.5000-6500.tsv")], seed=seed,
+        hyper = {"vector_size": dim, "random_state": seed}
+        if method == "sgns":
+            hyper["epochs"] = epochs or 10
+        train_vectors(demo_corpus_path(lang), paths[lang], method=method, hyper=hyper)
+    result = align_workflow(
+        paths, "es", {"en": lexicon_path("en-es/en-es.0-5000.tsv")}, method="artetxe2018-supervised",
+        evals={"en": lexicon_path(DEMO_TEST)}, seed=seed,
     )
-    for stem, (_, emb) in mapped.items():
-        emb.write(out / f"{stem}.mapped.vec")
-    _write_json(out / "report.json", report)
-    click.echo(f"\nBLI en→es on {lexicon_path('en-es/en-es.5000-6500.tsv').name} (vectors in {out}):")
-    click.echo(format_table(_bli_rows(report)))
+    result.save(out)
+    click.echo(f"\nBLI en→es on {lexicon_path(DEMO_TEST).name} (vectors in {out}):")
+    click.echo(format_table(_bli_rows(result.report)))
+    src, tgt = result.pair("en", "es")
+    test = read_lexicon(lexicon_path(DEMO_TEST), src, tgt)
+    words = [w for w in test.sources if w in src]
+    candidates = translate_words(src, tgt, words, k=3, method="csls")
+    right = [i for i, c in enumerate(candidates) if c[0][0] in test[words[i]]]
+    wrong = [i for i, c in enumerate(candidates) if c[0][0] not in test[words[i]]]
+    click.echo(f"\nexample translations (CSLS top 3; * = in the test lexicon): {len(right)} of the {len(words)} "
+               "evaluable test words are right at rank 1; the first 4 of them and the first 4 others:")
+    for i in right[:4] + wrong[:4]:
+        shown = ", ".join(f"{t}{'*' if t in test[words[i]] else ''}" for t, _ in candidates[i])
+        click.echo(f"  {words[i]:<14} {shown}")
+    _write_html_report(out, vectors=result.embeddings, random_state=seed)
+
+
+# -- report -------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="HTML file to write (default: RUN_DIR/report.html; the PNGs go to report_files/ beside it).")
+@click.option("--lexicon", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Test lexicon for runs that name none (train-joint).")
+@seed_option
+@device_option
+@_friendly_errors
+def report(run_dir, out, lexicon, seed, device):
+    """Write RUN_DIR/report.html: tables and plots of an align, eval, train or train-joint run.
+
+    One self-contained page (images embedded, no network; it opens from disk) plus its PNGs.
+    """
+    if out is not None:
+        check_output_file(out)
+    _write_html_report(run_dir, out=out, lexicon=lexicon, random_state=seed, device=_device(device))
 
 
 @cli.command()
-def methods() -> None:
-    """List the training and mapping methods and their settings."""
-    from xling.map import MAPPERS
-    from xling.train import TRAINERS
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def methods(as_json: bool) -> None:
+    """List every method of train, train-joint and align, with what each setting means."""
+    from xling.catalogue import catalogue
 
-    for title, registry in (("train --method", TRAINERS), ("align --method", MAPPERS)):
-        click.echo(f"{title}:")
-        for name, cls in sorted(registry.items()):
-            settings = ", ".join(f"{k}={v!r}" for k, v in cls().get_params(deep=False).items() if k != "callbacks")
-            click.echo(f"  {name:<24} {settings}")
+    entries = catalogue()
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        return
+    for command, registry in entries.items():
+        click.echo(f"xling {command} --method NAME:")
+        for name, entry in registry.items():
+            click.echo(f"  {name} — {entry['summary']}")
+            for key, setting in entry["settings"].items():
+                click.echo(f"      {key}={setting['default']!r}: {setting['help']}")
+        click.echo()

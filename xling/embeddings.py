@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from xling._utils import PathLike, atomic_output
+from xling._utils import PathLike
 from xling.exceptions import FormatError
 
 logger = logging.getLogger(__name__)
@@ -230,19 +230,5 @@ class Embeddings:
         """
         from xling import _vector_io
 
-        if format == "auto":
-            format = "bin" if _vector_io._base_suffix(path) == ".bin" else "vec"
-        if format not in ("vec", "glove", "bin"):
-            raise ValueError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {format!r}")
-        if format == "bin" and precision is not None:
-            raise ValueError("Expected precision=None for the binary format (it stores float32 exactly)")
-        if precision is not None and not 1 <= precision <= 17:
-            raise ValueError(f"Expected precision between 1 and 17 significant digits, got {precision}")
-        with atomic_output(path, "wb") as fh:
-            if format == "bin":
-                _vector_io.write_bin(fh, self.words, self.vectors)
-            else:
-                _vector_io.write_text(
-                    fh, self.words, self.vectors, header=format == "vec", precision=precision or 9
-                )
+        _vector_io.write_vectors(path, self.words, self.vectors, format=format, precision=precision)
         logger.info("wrote %d vectors to %s", len(self), path)

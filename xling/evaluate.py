@@ -36,11 +36,11 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 
-from xling._utils import resolve_device
 from xling.exceptions import NotEnoughDataError
-from xling.retrieval import METHODS, _check_k, _check_method, _check_pair, _Scorer, _sizes, _unit_rows
+from xling.retrieval import METHODS, Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
     if not ks:
         raise ValueError("Expected at least one k in ks, got none")
     for k in ks:
-        _check_k(k, "every k in ks")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"Expected every k in ks to be a positive integer, got {k!r}")
     return tuple(sorted(set(int(k) for k in ks)))
 
 
@@ -118,9 +119,9 @@ def bli(
     >>> r["p@1"], r["coverage"], r["n_queries"]
     (0.5, 0.6666666666666666, 2)
     """
-    _check_method(method)
+    if method not in METHODS:
+        raise ValueError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
     ks = _check_ks(ks)
-    knn_k = _check_k(knn_k, "knn_k")
     if oov not in ("exclude", "wrong"):
         raise ValueError(f"Expected oov='exclude' or 'wrong', got {oov!r}")
     if src.dim != tgt.dim:
@@ -148,28 +149,23 @@ def bli(
             "lexicon share case and language direction?"
         )
 
-    dev = resolve_device(device)
-    bq, bt = _sizes(dev, batch_size, tile_size)
-    X = _unit_rows(src.vectors, "source vectors", dev)
-    K = _unit_rows(tgt.vectors, "target vectors", dev)
-    _check_pair(X, K, "source vectors", "target vectors")
-    Q = X[torch.as_tensor(query_rows, device=dev)]
-    scorer = _Scorer(Q, K, method, knn_k, float(beta), X, bq, bt, dev)
+    scorer = Scorer(src.vectors[query_rows], tgt.vectors, method=method, knn_k=knn_k, beta=beta,
+                    sources=src.vectors, batch_size=batch_size, tile_size=tile_size, device=device)
     kmax = max(ks)
     _, top = scorer.top(kmax)
 
-    # hit[q, j]: the j-th retrieved word is a gold translation of query q.
+    # hit[q, j]: the j-th retrieved word is a gold translation of query q (-1 pads the gold lists).
     width = max(len(g) for g in golds)
-    gold_idx = torch.full((n_queries, width), -1, dtype=torch.int64, device=dev)
+    gold_idx = torch.full((n_queries, width), -1, dtype=torch.int64)
     for q, g in enumerate(golds):
-        gold_idx[q, : len(g)] = torch.as_tensor(g, device=dev)
+        gold_idx[q, : len(g)] = torch.as_tensor(g)
     hit = (top.unsqueeze(2) == gold_idx.unsqueeze(1)).any(dim=2)
     first = torch.where(hit.any(dim=1), hit.int().argmax(dim=1) + 1, 0)  # 1-based rank, 0 = not in top kmax
 
     ranks = first.to(torch.float64)
     missed = (first == 0).nonzero().flatten()
     if len(missed):
-        ranks[missed] = _ranks_beyond(scorer, Q, K, missed, gold_idx, method, knn_k, beta).to(torch.float64)
+        ranks[missed] = scorer.best_rank(gold_idx[missed], rows=missed).to(torch.float64)
     hits = {k: int(((first > 0) & (first <= k)).sum()) for k in ks}
     denominator = n_queries if oov == "exclude" else n_test
     result = {f"p@{k}": hits[k] / denominator for k in ks}
@@ -192,25 +188,6 @@ def bli(
         result["coverage"], n_queries, n_test,
     )
     return result
-
-
-def _ranks_beyond(scorer, Q, K, rows, gold_idx, method, knn_k, beta) -> torch.Tensor:
-    """Full-ranking rank of the best gold translation for queries ``rows``.
-
-    The gold scores are recomputed from the vectors; keys count as above a gold
-    only if they beat it by more than float32 rounding of the products, so the
-    gold never outranks itself.
-    """
-    g = gold_idx[rows]
-    valid = g >= 0
-    g_safe = g.clamp_min(0)
-    cos = (Q[rows].unsqueeze(1) * K[g_safe]).sum(dim=2)
-    score = scorer.scale * cos
-    if scorer.key_bias is not None:
-        score = score - scorer.key_bias[g_safe]
-    best = torch.where(valid, score, torch.tensor(-torch.inf, device=score.device)).amax(dim=1)
-    tol = 1e-5 * max(1.0, scorer.scale)
-    return 1 + scorer.count_above(rows, best + tol)
 
 
 def evaluate_many(src, tgt, lexicon, methods: Iterable[str] = METHODS, **kwargs) -> dict[str, dict]:

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from xling._utils import check_matrix
 
-__all__ = ["Normalizer", "normalize", "STEPS", "parse_steps"]
+__all__ = ["Normalizer", "normalize", "apply_steps", "STEPS", "parse_steps"]
 
 STEPS = ("unit", "center", "unit_dim", "center_emb", "none")
 _EPS = 1e-12
@@ -83,10 +83,14 @@ class Normalizer(TransformerMixin, BaseEstimator):
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "stats_")
-        X = check_matrix(X, "X").copy()
-        for step, stat in self.stats_:
-            X = _apply(step, X, stat)
-        return X
+        return apply_steps(check_matrix(X, "X").copy(), self.stats_)
+
+
+def apply_steps(X: np.ndarray, stats) -> np.ndarray:
+    """Replay fitted steps ``[(step, statistic or None), ...]`` on X (n, d) float32, in place; returns X."""
+    for step, stat in stats:
+        X = _apply(step, X, stat)
+    return X
 
 
 def _apply(step: str, X: np.ndarray, stat) -> np.ndarray:

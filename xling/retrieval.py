@@ -30,6 +30,18 @@ Methods
     Scores are ``log P(x | y)`` (same ranking, no underflow). As for CSLS, the
     sum runs over ``sources`` (default: the queries).
 
+What is here
+------------
+Top-k retrieval (:func:`knn`, :func:`csls`, :func:`inverted_softmax`,
+:func:`retrieve`, :func:`translate`); the CSLS terms (:func:`csls_terms`,
+:func:`topk_mean`); repeated passes over one problem (:class:`Scorer`: top k,
+then full-ranking ranks, as BLI evaluation needs); dictionary induction, the
+inner step of self-learning and adversarial refinement (:func:`best_matches`,
+with optional stochastic dropout, and :func:`induce_pairs`); the unsupervised
+model-selection criterion (:func:`unsupervised_criterion`); and the one row
+normaliser of xling's torch code (:func:`unit_rows`). Every solver that
+retrieves goes through these functions, so a speed-up here reaches them all.
+
 Speed
 -----
 On the CPU the top-k of a tile is found from group maxima (a cheap vectorised
@@ -38,7 +50,11 @@ runs over their members), which costs a fraction of ``torch.topk`` over the
 whole tile. The CSLS terms (values only, no indices) of large problems go
 through a compiled scanner instead (``xling/_kernels/topk.cpp``), which folds
 each tile into running row and column top-k sets in one read of the tile;
-it is built at first use, and ``XLING_NO_KERNEL=1`` keeps the PyTorch path. A faster matrix-product precision (oneDNN's ``fp32_precision``) is
+it is built at first use, and ``XLING_NO_KERNEL=1`` keeps the PyTorch path.
+Dictionary induction reads the row and the column maxima (with their indices)
+of each tile from block maxima, and carries the CSLS terms inside the matrix
+product (two extra columns), so a tile is read twice and never rewritten. A
+faster matrix-product precision (oneDNN's ``fp32_precision``) is
 used only if, measured once at run time on a sample, its error against float64
 is below 1e-5; otherwise plain float32 products are used. Results are exact
 float32 cosine scores either way.
@@ -52,6 +68,7 @@ import contextlib
 import functools
 import logging
 import math
+from dataclasses import dataclass
 from typing import Iterator, Literal
 
 import numpy as np
@@ -69,10 +86,16 @@ __all__ = [
     "csls",
     "inverted_softmax",
     "retrieve",
+    "Scorer",
+    "best_matches",
+    "Matches",
     "induce_pairs",
     "mutual_nn_pairs",
+    "unsupervised_criterion",
     "translate",
+    "unit_rows",
     "METHODS",
+    "DIRECTIONS",
 ]
 
 METHODS = ("nn", "csls", "isf")
@@ -94,8 +117,8 @@ _KERNEL_MIN_SCORES = 1 << 26
 # ---------------------------------------------------------------------------
 # inputs, devices, precision
 # ---------------------------------------------------------------------------
-def _unit_rows(A, name: str, device: torch.device) -> torch.Tensor:
-    """Float32 copy of ``A`` on ``device`` with unit-length rows (zero rows stay zero)."""
+def _matrix(A, name: str, device: torch.device | None) -> torch.Tensor:
+    """``A`` as a 2-D, non-empty float32 tensor on ``device`` (None: where A is; arrays: the CPU)."""
     if isinstance(A, torch.Tensor):
         T = A.detach()
     else:
@@ -104,18 +127,64 @@ def _unit_rows(A, name: str, device: torch.device) -> torch.Tensor:
         raise ValueError(f"Expected {name} to be a 2-D matrix (n, dim), got shape {tuple(T.shape)}")
     if T.shape[0] == 0 or T.shape[1] == 0:
         raise ValueError(f"Expected {name} to be non-empty, got shape {tuple(T.shape)}")
-    T = T.to(device=device, dtype=torch.float32)
+    return T.to(device=T.device if device is None else device, dtype=torch.float32)
+
+
+def _raise_non_finite(T: torch.Tensor, rows: torch.Tensor, name: str) -> None:
+    """Raise for the first of ``rows`` that holds NaN or inf, if any."""
+    bad = rows[~torch.isfinite(T[rows]).all(dim=1)]
+    if len(bad):
+        raise ValueError(f"Expected finite values in {name}, got NaN or inf in row {int(bad[0])}")
+
+
+def unit_rows(A, name: str = "A", device=None) -> torch.Tensor:
+    """Float32 copy of ``A`` with unit-length rows; zero rows stay zero.
+
+    The one row normaliser of xling's torch code: retrieval, dictionary
+    induction and the solvers that need cosines all use it (the numpy
+    preprocessing pipeline has its own ``"unit"`` step).
+
+    Parameters
+    ----------
+    A : array-like or Tensor of shape (n, d)
+    name : str
+        How error messages call ``A``.
+    device : str or torch.device, optional
+        Where the result lives; None keeps a tensor's device (the CPU for arrays).
+
+    Returns
+    -------
+    Tensor of shape (n, d), float32, contiguous
+        ``A`` is not modified.
+
+    Raises
+    ------
+    ValueError
+        ``A`` is not a non-empty 2-D matrix, or holds NaN or inf (the message names the row).
+
+    Examples
+    --------
+    >>> unit_rows([[3.0, 4.0], [0.0, 0.0]]).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    T = _matrix(A, name, None if device is None else torch.device(device))
     # One pass for the norms; a non-finite norm flags NaN/inf entries (or float32
     # overflow of the squares, which float64 norms then avoid).
     norms = torch.linalg.vector_norm(T, dim=1, keepdim=True)
     if not bool(torch.isfinite(norms).all()):
-        rows = (~torch.isfinite(norms[:, 0])).nonzero()[:, 0]
-        bad = rows[~torch.isfinite(T[rows]).all(dim=1)]
-        if len(bad):
-            raise ValueError(f"Expected finite values in {name}, got NaN or inf in row {int(bad[0])}")
+        _raise_non_finite(T, (~torch.isfinite(norms[:, 0])).nonzero()[:, 0], name)
         norms = torch.linalg.vector_norm(T.double(), dim=1, keepdim=True)
         return (T.double() / norms.clamp_min(_EPS)).float().contiguous()
     return (T / norms.clamp_min(_EPS)).contiguous()
+
+
+def _finite_rows(A, name: str, device: torch.device) -> torch.Tensor:
+    """``A`` as given (not normalised), float32 on ``device``, checked for NaN and inf."""
+    T = _matrix(A, name, device)
+    finite = torch.isfinite(T).all(dim=1)
+    if not bool(finite.all()):
+        _raise_non_finite(T, (~finite).nonzero()[:, 0], name)
+    return T.contiguous()
 
 
 def _check_pair(Q: torch.Tensor, K: torch.Tensor, qname: str, kname: str) -> None:
@@ -270,6 +339,52 @@ def _merge(values, indices, new_values, new_indices, k):
     return top, torch.cat([indices, new_indices], dim=1).gather(1, pos)
 
 
+def _argmax_rows(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Maximum of each row of ``S`` (n, m) and its first column, like ``S.max(dim=1)``.
+
+    On the CPU, through the maxima of blocks of ``_ROW_GROUP`` consecutive
+    columns (a vectorised reduction): the first block holding the row maximum
+    is searched alone, which takes about a third of the time of ``max``.
+    """
+    n, m = S.shape
+    g = _ROW_GROUP
+    groups = m // g
+    if S.device.type != "cpu" or groups < 2:
+        return S.max(dim=1)
+    m0 = groups * g
+    v, b = S[:, :m0].view(n, groups, g).amax(dim=2).max(dim=1)
+    cols = b.unsqueeze(1) * g + torch.arange(g, device=S.device)
+    i = cols.gather(1, S.gather(1, cols).max(dim=1).indices.unsqueeze(1))[:, 0]
+    if m0 < m:
+        tv, ti = S[:, m0:].max(dim=1)
+        later = tv > v  # strictly: a tie keeps the earlier column
+        v, i = torch.where(later, tv, v), torch.where(later, ti + m0, i)
+    return v, i
+
+
+def _argmax_cols(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Maximum of each column of ``S`` (n, m) and its first row, like ``S.max(dim=0)``.
+
+    ``max`` over the outer axis does not vectorise on the CPU (about 8x slower
+    than over rows); the maxima of blocks of ``_COL_GROUP`` consecutive rows do,
+    and the remaining searches run over small transposed copies.
+    """
+    n, m = S.shape
+    g = _COL_GROUP
+    groups = n // g
+    if S.device.type != "cpu" or groups < 2:
+        return S.max(dim=0)
+    n0 = groups * g
+    v, b = S[:n0].view(groups, g, m).amax(dim=1).T.contiguous().max(dim=1)
+    rows = b.unsqueeze(0) * g + torch.arange(g, device=S.device).unsqueeze(1)  # (g, m)
+    i = b * g + S.gather(0, rows).T.contiguous().max(dim=1).indices
+    if n0 < n:
+        tv, ti = S[n0:].max(dim=0)
+        later = tv > v
+        v, i = torch.where(later, tv, v), torch.where(later, ti + n0, i)
+    return v, i
+
+
 def _topk_kernel(device: torch.device, n_scores: int):
     """The compiled tile scanner for a CPU problem of ``n_scores`` cosines, else None.
 
@@ -391,6 +506,77 @@ def _count_above(
     return counts
 
 
+def _with_bias_columns(X: torch.Tensor, Z: torch.Tensor, scale: float, x_bias, z_bias):
+    """``(X', Z')`` with ``X' Z'ᵀ = scale X Zᵀ - x_bias[:, None] - z_bias[None, :]``.
+
+    The biases ride in the matrix product as two extra columns (``-x_bias, -1``
+    against ``1, z_bias``), so a tile needs no pass of its own to subtract them;
+    zero columns pad the width to a multiple of 16, which the CPU's matrix
+    product handles faster than an odd width.
+    """
+    n_x, n_z, d = X.shape[0], Z.shape[0], X.shape[1]
+    width = -(-(d + 2) // 16) * 16
+    Xa = torch.zeros(n_x, width, device=X.device)
+    Za = torch.zeros(n_z, width, device=Z.device)
+    torch.mul(X, scale, out=Xa[:, :d])
+    Za[:, :d] = Z
+    Xa[:, d] = 0.0 if x_bias is None else -x_bias
+    Xa[:, d + 1] = -1.0
+    Za[:, d] = 1.0
+    Za[:, d + 1] = 0.0 if z_bias is None else z_bias
+    return Xa, Za
+
+
+# Rows of the dropout mask drawn at a time. Fixed, so that a seed gives the same
+# mask (and pairs) whatever the tiling, on the CPU and on CUDA alike.
+_MASK_ROWS = 2048
+
+
+def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep_prob=1.0, generator=None):
+    """Best z per x and best x per z of ``C = scale cos(x, z) - x_bias[x] - z_bias[z]``.
+
+    The row maxima of C rank the z of each x by ``scale cos - z_bias`` and the
+    column maxima rank the x of each z by ``scale cos - x_bias`` (the other bias
+    is constant along each), so every tile of C serves both directions. With
+    ``keep_prob < 1`` each entry of C is ignored with probability ``1 - keep_prob``
+    (stochastic dictionary induction); the mask is drawn ``_MASK_ROWS`` rows of
+    C at a time, in order.
+
+    Returns ``(row_max, row_arg, col_max, col_arg)``: values of C, shapes (n_x,)
+    and (n_z,); ties go to the first index.
+    """
+    n_x, n_z = Xn.shape[0], Zn.shape[0]
+    if x_bias is not None or z_bias is not None:
+        Xn, Zn = _with_bias_columns(Xn, Zn, scale, x_bias, z_bias)
+        scale = 1.0
+    dropout = keep_prob < 1.0
+    if dropout:
+        bq = _MASK_ROWS
+    fv = torch.empty(n_x, device=Xn.device)
+    fi = torch.empty(n_x, dtype=torch.int64, device=Xn.device)
+    bv = torch.full((n_z,), -math.inf, device=Xn.device)
+    bi = torch.zeros(n_z, dtype=torch.int64, device=Xn.device)
+    for qs, ks, S in _tiles(Xn, Zn, bq, bt, scale):
+        if dropout:
+            if ks.start == 0:
+                drop = torch.rand((qs.stop - qs.start, n_z), generator=generator, device=Xn.device) >= keep_prob
+            S.masked_fill_(drop[:, ks], -math.inf)
+        v, i = _argmax_rows(S)
+        i += ks.start
+        if ks.start == 0:
+            row_v, row_i = v, i
+        else:
+            later = v > row_v
+            row_v, row_i = torch.where(later, v, row_v), torch.where(later, i, row_i)
+        if ks.stop == n_z:
+            fv[qs], fi[qs] = row_v, row_i
+        v, i = _argmax_cols(S)
+        later = v > bv[ks]
+        bv[ks] = torch.where(later, v, bv[ks])
+        bi[ks] = torch.where(later, i + qs.start, bi[ks])
+    return fv, fi, bv, bi
+
+
 def _cpu(*tensors):
     return tuple(t.cpu() if t is not None else None for t in tensors)
 
@@ -403,11 +589,12 @@ def knn(
     keys,
     k: int = 10,
     *,
+    metric: Literal["cosine", "dot"] = "cosine",
     batch_size: int | None = None,
     tile_size: int | None = None,
     device=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k nearest keys of each query by cosine similarity.
+    """Exact k nearest keys of each query by cosine similarity (or dot product).
 
     Parameters
     ----------
@@ -415,6 +602,10 @@ def knn(
     keys : array-like or Tensor of shape (n_k, d)
     k : int
         Neighbours per query (at most n_k are returned).
+    metric : {"cosine", "dot"}
+        "dot" ranks by the dot product of the vectors as given (no
+        normalisation; e.g. the neighbourhoods of RCSLS, whose mapped vectors
+        are not unit length).
     batch_size : int, optional
         Queries per block (default 4096 on the CPU, 8192 on CUDA).
     tile_size : int, optional
@@ -426,7 +617,7 @@ def knn(
     Returns
     -------
     scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
-        Cosine similarities, descending along each row.
+        Cosine similarities (or dot products), descending along each row.
     indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
         Rows of ``keys``.
 
@@ -438,8 +629,11 @@ def knn(
     [[1, 0], [0, 1]]
     """
     k = _check_k(k)
+    if metric not in ("cosine", "dot"):
+        raise ValueError(f"Expected metric 'cosine' or 'dot', got {metric!r}")
     dev = resolve_device(device)
-    Q, K = _unit_rows(queries, "queries", dev), _unit_rows(keys, "keys", dev)
+    prepare = unit_rows if metric == "cosine" else _finite_rows
+    Q, K = prepare(queries, "queries", dev), prepare(keys, "keys", dev)
     _check_pair(Q, K, "queries", "keys")
     bq, bt = _sizes(dev, batch_size, tile_size)
     v, i, _ = _row_pass(Q, K, k, bq, bt)
@@ -465,7 +659,7 @@ def topk_mean(
     """
     k = _check_k(k)
     dev = resolve_device(device)
-    Q, K = _unit_rows(queries, "queries", dev), _unit_rows(keys, "keys", dev)
+    Q, K = unit_rows(queries, "queries", dev), unit_rows(keys, "keys", dev)
     _check_pair(Q, K, "queries", "keys")
     bq, bt = _sizes(dev, batch_size, tile_size)
     return _fused_terms(Q, K, k, bq, bt, columns=False)[0].cpu()
@@ -505,20 +699,163 @@ def csls_terms(
     """
     knn_k = _check_k(knn_k, "knn_k")
     dev = resolve_device(device)
-    Xn, Zn = _unit_rows(X, "X", dev), _unit_rows(Z, "Z", dev)
+    Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
     _check_pair(Xn, Zn, "X", "Z")
     bq, bt = _sizes(dev, batch_size, tile_size)
     return _cpu(*_fused_terms(Xn, Zn, knn_k, bq, bt))
 
 
-def _source_terms(Q, K, sources, knn_k, bq, bt, dev) -> torch.Tensor:
-    """r_S of every key against ``sources`` (default: the queries themselves)."""
-    if sources is None:
-        S = Q
-    else:
-        S = _unit_rows(sources, "sources", dev)
-        _check_pair(S, K, "sources", "keys")
-    return _fused_terms(K, S, knn_k, bq, bt, columns=False)[0]
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def _check_beta(beta: float) -> float:
+    beta = float(beta)
+    if not math.isfinite(beta) or beta <= 0:
+        raise ValueError(f"Expected beta > 0, got {beta}")
+    return beta
+
+
+def _key_terms(terms, n_k: int, dev: torch.device) -> torch.Tensor | None:
+    if terms is None:
+        return None
+    t = terms.detach() if isinstance(terms, torch.Tensor) else torch.from_numpy(np.asarray(terms, dtype=np.float32))
+    if t.shape != (n_k,):
+        raise ValueError(f"Expected key_terms of shape ({n_k},), got {tuple(t.shape)}")
+    return t.to(dev, torch.float32)
+
+
+class Scorer:
+    """The scores of one retrieval method between fixed queries and keys.
+
+    Builds the method's per-key terms once (CSLS's ``r_S``, the inverted-softmax
+    normalisers), so that several passes over the same problem (the top k, then
+    the rank of a gold key in the full ranking, as in BLI evaluation) see the
+    same numbers. The score of key y for query x is::
+
+        nn    cos(x, y)
+        csls  2 cos(x, y) - r_T(x) - r_S(y)
+        isf   beta cos(x, y) - log sum_{x' in sources} exp(beta cos(x', y))
+
+    Parameters
+    ----------
+    queries : array-like or Tensor of shape (n_q, d)
+    keys : array-like or Tensor of shape (n_k, d)
+    method : {"nn", "csls", "isf"}
+    knn_k : int
+        CSLS neighbourhood size (used by "csls" only).
+    beta : float
+        Inverse temperature of the inverted softmax (used by "isf" only).
+    sources : array-like or Tensor of shape (n_s, d), optional
+        The source space of the per-key terms (default: the queries); pass all
+        source vectors for BLI (MUSE's convention).
+    key_terms : array-like of shape (n_k,), optional
+        Precomputed per-key terms (``r_S`` of :func:`csls_terms`, or the
+        normalisers for this beta); skips that pass.
+    batch_size, tile_size, device
+        As in :func:`knn`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scorer = Scorer(np.eye(3)[:2], np.eye(3), method="csls", knn_k=1)
+    >>> scorer.top(1)[1].tolist()
+    [[0], [1]]
+    >>> scorer.best_rank(np.array([[2, 1], [2, -1]])).tolist()
+    [2, 2]
+    """
+
+    def __init__(
+        self,
+        queries,
+        keys,
+        *,
+        method: Method = "csls",
+        knn_k: int = 10,
+        beta: float = 30.0,
+        sources=None,
+        key_terms=None,
+        batch_size: int | None = None,
+        tile_size: int | None = None,
+        device=None,
+    ):
+        _check_method(method)
+        knn_k = _check_k(knn_k, "knn_k")
+        dev = resolve_device(device)
+        S = None
+        if sources is not None and method != "nn" and key_terms is None:
+            # normalised first, so that a bad value is reported with its row in the whole source space
+            S = unit_rows(sources, "sources", dev)
+        self.queries, self.keys = unit_rows(queries, "queries", dev), unit_rows(keys, "keys", dev)
+        _check_pair(self.queries, self.keys, "queries", "keys")
+        if S is not None:
+            _check_pair(S, self.keys, "sources", "keys")
+        self.method, self.device = method, dev
+        self._bq, self._bt = _sizes(dev, batch_size, tile_size)
+        #: scores are ``scale * cos - key_bias[y]``, minus ``r_T(x)`` for CSLS
+        self.scale, self.key_bias = 1.0, _key_terms(key_terms, self.keys.shape[0], dev)
+        self._cos_k = knn_k if method == "csls" else 0
+        if method == "csls":
+            self.scale = 2.0
+            if self.key_bias is None:
+                self.key_bias = _fused_terms(self.keys, self.queries if S is None else S, knn_k,
+                                             self._bq, self._bt, columns=False)[0]
+        elif method == "isf":
+            self.scale = _check_beta(beta)
+            if self.key_bias is None:
+                S = self.queries if S is None else S
+                self.key_bias = _column_logsumexp(S, self.keys, self.scale, self._bq, self._bt)
+
+    def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k best keys of every query.
+
+        Returns
+        -------
+        scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
+            Full scores of the method (CSLS with ``r_T`` included), descending.
+        indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
+        """
+        k = _check_k(k)
+        v, i, r_q = _row_pass(self.queries, self.keys, k, self._bq, self._bt, scale=self.scale,
+                              key_bias=self.key_bias, cos_k=self._cos_k)
+        return _cpu(v - r_q[:, None] if r_q is not None else v, i)
+
+    def best_rank(self, candidates, rows=None) -> torch.Tensor:
+        """Rank, in the full ranking of all keys, of the best of some candidate keys of each query.
+
+        The rank is one plus the number of keys that score higher than the best
+        candidate by more than float32 rounding of the products (so ties go to
+        the candidate, and a candidate never outranks itself).
+
+        Parameters
+        ----------
+        candidates : array-like or Tensor of shape (n, w), int
+            Key rows per query; -1 pads rows with fewer candidates.
+        rows : array-like or Tensor of shape (n,), int, optional
+            The queries of the rows of ``candidates`` (default: all, in order).
+
+        Returns
+        -------
+        Tensor of shape (n,), int64, CPU
+            1-based ranks; ``n_k + 1`` for a query without candidates.
+        """
+        dev = self.device
+        cand = torch.as_tensor(candidates, dtype=torch.int64).to(dev)
+        rows = torch.arange(self.queries.shape[0], device=dev) if rows is None else \
+            torch.as_tensor(rows, dtype=torch.int64).to(dev)
+        if cand.ndim != 2 or cand.shape[0] != rows.shape[0]:
+            raise ValueError(f"Expected candidates of shape ({rows.shape[0]}, w), got {tuple(cand.shape)}")
+        valid = cand >= 0
+        safe = cand.clamp_min(0)
+        score = self.scale * (self.queries[rows].unsqueeze(1) * self.keys[safe]).sum(dim=2)
+        if self.key_bias is not None:
+            score = score - self.key_bias[safe]
+        best = torch.where(valid, score, torch.tensor(-math.inf, device=dev)).amax(dim=1)
+        tol = 1e-5 * max(1.0, self.scale)
+        counts = _count_above(self.queries[rows], self.keys, best + tol, self._bq, self._bt,
+                              scale=self.scale, key_bias=self.key_bias)
+        return (1 + counts).cpu()
 
 
 def csls(
@@ -562,25 +899,9 @@ def csls(
         Full CSLS values (r_T included), descending.
     indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
     """
-    k, knn_k = _check_k(k), _check_k(knn_k, "knn_k")
-    dev = resolve_device(device)
-    Q, K = _unit_rows(queries, "queries", dev), _unit_rows(keys, "keys", dev)
-    _check_pair(Q, K, "queries", "keys")
-    bq, bt = _sizes(dev, batch_size, tile_size)
-    r_k = _key_terms(key_terms, K.shape[0], dev)
-    if r_k is None:
-        r_k = _source_terms(Q, K, sources, knn_k, bq, bt, dev)
-    v, i, r_q = _row_pass(Q, K, k, bq, bt, scale=2.0, key_bias=r_k, cos_k=knn_k)
-    return _cpu(v - r_q[:, None], i)
-
-
-def _key_terms(terms, n_k: int, dev: torch.device) -> torch.Tensor | None:
-    if terms is None:
-        return None
-    t = terms.detach() if isinstance(terms, torch.Tensor) else torch.from_numpy(np.asarray(terms, dtype=np.float32))
-    if t.shape != (n_k,):
-        raise ValueError(f"Expected key_terms of shape ({n_k},), got {tuple(t.shape)}")
-    return t.to(dev, torch.float32)
+    k = _check_k(k)
+    return Scorer(queries, keys, method="csls", knn_k=knn_k, sources=sources, key_terms=key_terms,
+                  batch_size=batch_size, tile_size=tile_size, device=device).top(k)
 
 
 def inverted_softmax(
@@ -623,20 +944,9 @@ def inverted_softmax(
     indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
     """
     k = _check_k(k)
-    beta = float(beta)
-    if not math.isfinite(beta) or beta <= 0:
-        raise ValueError(f"Expected beta > 0, got {beta}")
-    dev = resolve_device(device)
-    Q, K = _unit_rows(queries, "queries", dev), _unit_rows(keys, "keys", dev)
-    _check_pair(Q, K, "queries", "keys")
-    bq, bt = _sizes(dev, batch_size, tile_size)
-    log_z = _key_terms(key_terms, K.shape[0], dev)
-    if log_z is None:
-        S = Q if sources is None else _unit_rows(sources, "sources", dev)
-        _check_pair(S, K, "sources", "keys")
-        log_z = _column_logsumexp(S, K, beta, bq, bt)
-    v, i, _ = _row_pass(Q, K, k, bq, bt, scale=beta, key_bias=log_z)
-    return _cpu(v, i)
+    _check_beta(beta)
+    return Scorer(queries, keys, method="isf", beta=beta, sources=sources, key_terms=key_terms,
+                  batch_size=batch_size, tile_size=tile_size, device=device).top(k)
 
 
 def retrieve(
@@ -667,94 +977,160 @@ def retrieve(
     return inverted_softmax(queries, keys, k, beta=beta, sources=sources, **common)
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
+DIRECTIONS = ("forward", "backward", "union", "intersection")
+Direction = Literal["forward", "backward", "union", "intersection"]
 
 
-class _Scorer:
-    """A method's scores of queries Q against keys K: ``scale * cos - key_bias`` (minus r_T(x) for CSLS).
+@dataclass(frozen=True)
+class Matches:
+    """The best match of every row of X in Z and of every row of Z in X (see :func:`best_matches`).
 
-    Precomputes the per-key and per-query terms so that several passes (top-k,
-    rank counting) see the same numbers.
+    Attributes
+    ----------
+    forward_score : Tensor of shape (n_x,), float32, CPU
+        For each x, the score of its best z.
+    forward_index : Tensor of shape (n_x,), int64, CPU
+        For each x, the row of its best z.
+    backward_score : Tensor of shape (n_z,), float32, CPU
+        For each z, the score of its best x.
+    backward_index : Tensor of shape (n_z,), int64, CPU
+        For each z, the row of its best x.
     """
 
-    def __init__(self, Q, K, method, knn_k, beta, sources, bq, bt, dev):
-        self.Q, self.K, self.bq, self.bt = Q, K, bq, bt
-        self.scale, self.key_bias = 1.0, None
-        self.knn_k = knn_k if method == "csls" else 0
-        if method == "csls":
-            self.scale = 2.0
-            self.key_bias = _source_terms(Q, K, sources, knn_k, bq, bt, dev)
-        elif method == "isf":
-            self.scale = beta
-            S = Q if sources is None else _unit_rows(sources, "sources", dev)
-            _check_pair(S, K, "sources", "keys")
-            self.key_bias = _column_logsumexp(S, K, beta, bq, bt)
+    forward_score: torch.Tensor
+    forward_index: torch.Tensor
+    backward_score: torch.Tensor
+    backward_index: torch.Tensor
 
-    def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        v, i, r_q = _row_pass(
-            self.Q, self.K, k, self.bq, self.bt, scale=self.scale, key_bias=self.key_bias, cos_k=self.knn_k
-        )
-        return (v - r_q[:, None] if r_q is not None else v), i
+    @property
+    def objective(self) -> float:
+        """Mean best score over both directions, the quantity self-learning maximises (Artetxe et al. 2018 ACL)."""
+        return float((self.forward_score.mean() + self.backward_score.mean()) / 2)
 
-    def count_above(self, rows: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-        """How many keys score above ``thresholds`` for the queries ``rows``.
+    def pairs(self, direction: Direction = "forward", threshold: float | None = None) -> np.ndarray:
+        """A dictionary from the matches.
 
-        Thresholds are on the scale ``scale * cos - key_bias`` (without the
-        per-query term, which does not change a query's ranking).
+        Parameters
+        ----------
+        direction : {"forward", "backward", "union", "intersection"}
+            "forward": each x with its best z; "backward": each z with its best
+            x; "union"/"intersection" of both sets ("intersection" = mutual
+            nearest neighbours).
+        threshold : float, optional
+            Keep only pairs whose score (in the chosen direction; in both for
+            the intersection, in either for the union) is at least this.
+
+        Returns
+        -------
+        pairs : ndarray of shape (n_pairs, 2), int64
+            ``(row in X, row in Z)``, sorted by source then target row, no duplicates.
         """
-        return _count_above(
-            self.Q[rows], self.K, thresholds, self.bq, self.bt, scale=self.scale, key_bias=self.key_bias
-        )
-
-
-def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, z_bias=None, x_bias=None):
-    """Best z per x of ``scale cos - z_bias[z]`` and best x per z of ``scale cos - x_bias[x]``.
-
-    One matrix product per tile serves both directions: the row maxima are read
-    after subtracting ``z_bias``, the column maxima after swapping it for ``x_bias``.
-    """
-    n_x, n_z = Xn.shape[0], Zn.shape[0]
-    fv = torch.empty(n_x, device=Xn.device)
-    fi = torch.empty(n_x, dtype=torch.int64, device=Xn.device)
-    bv = torch.full((n_z,), -math.inf, device=Xn.device)
-    bi = torch.zeros(n_z, dtype=torch.int64, device=Xn.device)
-    for qs, ks, S in _tiles(Xn, Zn, bq, bt, scale):
-        if z_bias is not None:
-            S.sub_(z_bias[ks])
-        v, i = S.max(dim=1)
-        i += ks.start
-        if ks.start == 0:
-            row_v, row_i = v, i
+        if direction not in DIRECTIONS:
+            raise ValueError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+        fv, fi = self.forward_score.numpy(), self.forward_index.numpy()
+        bv, bi = self.backward_score.numpy(), self.backward_index.numpy()
+        fwd = np.stack([np.arange(len(fi)), fi], axis=1)
+        bwd = np.stack([bi, np.arange(len(bi))], axis=1)
+        if threshold is not None:
+            fwd_keep, bwd_keep = fv >= threshold, bv >= threshold
         else:
-            better = v > row_v
-            row_v, row_i = torch.where(better, v, row_v), torch.where(better, i, row_i)
-        if ks.stop == n_z:
-            fv[qs], fi[qs] = row_v, row_i
-        if z_bias is not None:
-            S.add_(z_bias[ks])
-        if x_bias is not None:
-            S.sub_(x_bias[qs, None])
-        v, i = S.max(dim=0)
-        better = v > bv[ks]
-        bv[ks] = torch.where(better, v, bv[ks])
-        bi[ks] = torch.where(better, i + qs.start, bi[ks])
-    return fv, fi, bv, bi
+            fwd_keep, bwd_keep = np.ones(len(fv), bool), np.ones(len(bv), bool)
+        if direction == "forward":
+            pairs = fwd[fwd_keep]
+        elif direction == "backward":
+            pairs = bwd[bwd_keep]
+        elif direction == "union":
+            pairs = np.concatenate([fwd[fwd_keep], bwd[bwd_keep]])
+        else:
+            # x -> z and z -> x agree: bi[fi[x]] == x.
+            mutual = (bi[fi] == np.arange(len(fi))) & fwd_keep & bwd_keep[fi]
+            pairs = fwd[mutual]
+        return np.unique(pairs.astype(np.int64).reshape(-1, 2), axis=0)
 
 
-def _best_pairs(Xn, Zn, method, knn_k, beta, bq, bt) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Best z for each x and best x for each z under ``method``, with their scores."""
+def best_matches(
+    X,
+    Z,
+    *,
+    method: Method = "csls",
+    knn_k: int = 10,
+    beta: float = 30.0,
+    keep_prob: float = 1.0,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> Matches:
+    """Best match of each row of X in Z and of each row of Z in X, in one pass over X Zᵀ.
+
+    The step of dictionary induction (self-learning, adversarial refinement):
+    every tile of scores gives its row and its column maxima, so the
+    (n_x, n_z) products are computed once for both directions (after one
+    more pass for the CSLS terms or the inverted-softmax normalisers).
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_x, d)
+    Z : array-like or Tensor of shape (n_z, d)
+        Vectors in the same space (any scale: rows are unit-normalised inside).
+    method : {"nn", "csls", "isf"}
+        Cosine; CSLS ``2 cos(x, z) - r_Z(x) - r_X(z)`` with both neighbourhood
+        terms taken within X and Z (symmetric, so both directions rank by the
+        same scores); or inverted softmax, which for the forward direction
+        normalises over X and for the backward direction over Z.
+    knn_k : int
+        Neighbourhood size of the CSLS terms.
+    beta : float
+        Inverse temperature of the inverted softmax.
+    keep_prob : float
+        Each score is kept with this probability and otherwise ignored in both
+        directions (stochastic dictionary induction, Artetxe et al. 2018 ACL);
+        1 keeps all.
+    generator : torch.Generator, optional
+        Source of the dropout mask, on the device of the computation. The mask
+        is drawn 2,048 rows of X at a time, so a seed gives the same matches
+        whatever ``batch_size``.
+    batch_size, tile_size, device
+        As in :func:`knn`.
+
+    Returns
+    -------
+    Matches
+        Scores and rows of the best matches both ways; ``.pairs(direction,
+        threshold)`` turns them into a dictionary and ``.objective`` is their
+        mean score.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = best_matches(np.eye(3), np.eye(3)[[2, 0, 1]], method="nn")
+    >>> m.forward_index.tolist(), m.pairs("intersection").tolist()
+    ([1, 2, 0], [[0, 1], [1, 2], [2, 0]])
+    """
+    _check_method(method)
+    knn_k = _check_k(knn_k, "knn_k")
+    keep_prob = float(keep_prob)
+    if not 0.0 < keep_prob <= 1.0:
+        raise ValueError(f"Expected keep_prob in (0, 1], got {keep_prob}")
+    dev = resolve_device(device)
+    Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
+    _check_pair(Xn, Zn, "X", "Z")
+    bq, bt = _sizes(dev, batch_size, tile_size)
+    drop = dict(keep_prob=keep_prob, generator=generator)
     if method == "csls":
         r_x, r_z = _fused_terms(Xn, Zn, knn_k, bq, bt)
-        fv, fi, bv, bi = _best_both_ways(Xn, Zn, bq, bt, scale=2.0, z_bias=r_z, x_bias=r_x)
-        return fv - r_x, fi, bv - r_z, bi
-    if method == "isf":
-        # Forward retrieval normalises over X, backward over Z.
+        # C = 2 cos - r_x - r_z is the CSLS score itself, in both directions
+        result = _best_both_ways(Xn, Zn, bq, bt, scale=2.0, x_bias=r_x, z_bias=r_z, **drop)
+    elif method == "isf":
+        beta = _check_beta(beta)
         lz = _column_logsumexp(Xn, Zn, beta, bq, bt)
         lx = _column_logsumexp(Zn, Xn, beta, bq, bt)
-        return _best_both_ways(Xn, Zn, bq, bt, scale=beta, z_bias=lz, x_bias=lx)
-    return _best_both_ways(Xn, Zn, bq, bt)
+        fv, fi, bv, bi = _best_both_ways(Xn, Zn, bq, bt, scale=beta, x_bias=lx, z_bias=lz, **drop)
+        # C = beta cos - lx - lz: each direction's score adds back the other side's normaliser
+        result = fv + lx, fi, bv + lz, bi
+    else:
+        result = _best_both_ways(Xn, Zn, bq, bt, **drop)
+    return Matches(*_cpu(*result))
 
 
 def induce_pairs(
@@ -762,16 +1138,20 @@ def induce_pairs(
     Z,
     *,
     method: Method = "csls",
-    direction: Literal["forward", "backward", "union", "intersection"] = "forward",
+    direction: Direction = "forward",
     max_rank: int | None = None,
     threshold: float | None = None,
     knn_k: int = 10,
     beta: float = 30.0,
+    keep_prob: float = 1.0,
+    generator: torch.Generator | None = None,
     batch_size: int | None = None,
     tile_size: int | None = None,
     device=None,
 ) -> np.ndarray:
     """Induce a dictionary: pair words with their best translation under ``method``.
+
+    Shorthand for ``best_matches(X[:max_rank], Z[:max_rank], ...).pairs(direction, threshold)``.
 
     Parameters
     ----------
@@ -780,56 +1160,30 @@ def induce_pairs(
     Z : array-like or Tensor of shape (n_z, d)
         Target vectors in the same space.
     method : {"nn", "csls", "isf"}
-        Score used to pick the best translation. For "csls" both neighbourhood
-        terms are taken within the (rank-limited) X and Z; for "isf" forward
-        retrieval normalises over X and backward over Z.
+        Score used to pick the best translation (see :func:`best_matches`).
     direction : {"forward", "backward", "union", "intersection"}
-        "forward": each x with its best z; "backward": each z with its best x;
-        "union"/"intersection" of both sets ("intersection" = mutual nearest
-        neighbours).
+        See :meth:`Matches.pairs`.
     max_rank : int, optional
         Only the first ``max_rank`` rows of X and of Z take part (MUSE's
         ``dico_max_rank``, VecMap's vocabulary cutoff).
     threshold : float, optional
-        Keep only pairs whose score (in the chosen direction; in both for the
-        intersection, in either for the union) is at least this.
-    knn_k, beta, batch_size, tile_size, device
-        As in :func:`retrieve`.
+        See :meth:`Matches.pairs`.
+    knn_k, beta, keep_prob, generator, batch_size, tile_size, device
+        As in :func:`best_matches`.
 
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2), int64
         ``(row in X, row in Z)``, sorted by source then target row, no duplicates.
     """
-    _check_method(method)
-    if direction not in ("forward", "backward", "union", "intersection"):
+    if direction not in DIRECTIONS:
         raise ValueError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
-    knn_k = _check_k(knn_k, "knn_k")
-    dev = resolve_device(device)
-    Xn, Zn = _unit_rows(X, "X", dev), _unit_rows(Z, "Z", dev)
-    _check_pair(Xn, Zn, "X", "Z")
     if max_rank is not None:
         max_rank = _check_k(max_rank, "max_rank")
-        Xn, Zn = Xn[:max_rank], Zn[:max_rank]
-    bq, bt = _sizes(dev, batch_size, tile_size)
-    fv, fi, bv, bi = (t.cpu().numpy() for t in _best_pairs(Xn, Zn, method, knn_k, beta, bq, bt))
-    fwd = np.stack([np.arange(len(fi)), fi], axis=1)
-    bwd = np.stack([bi, np.arange(len(bi))], axis=1)
-    if threshold is not None:
-        fwd_keep, bwd_keep = fv >= threshold, bv >= threshold
-    else:
-        fwd_keep, bwd_keep = np.ones(len(fv), bool), np.ones(len(bv), bool)
-    if direction == "forward":
-        pairs = fwd[fwd_keep]
-    elif direction == "backward":
-        pairs = bwd[bwd_keep]
-    elif direction == "union":
-        pairs = np.concatenate([fwd[fwd_keep], bwd[bwd_keep]])
-    else:
-        # x -> z and z -> x agree: bi[fi[x]] == x.
-        mutual = (bi[fi] == np.arange(len(fi))) & fwd_keep & bwd_keep[fi]
-        pairs = fwd[mutual]
-    pairs = np.unique(pairs.astype(np.int64).reshape(-1, 2), axis=0)
+        X, Z = X[:max_rank], Z[:max_rank]
+    matches = best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, keep_prob=keep_prob, generator=generator,
+                           batch_size=batch_size, tile_size=tile_size, device=device)
+    pairs = matches.pairs(direction, threshold)
     logger.info("induced %d pairs (%s, %s, max_rank=%s)", len(pairs), method, direction, max_rank)
     return pairs
 
@@ -840,6 +1194,45 @@ def mutual_nn_pairs(X, Z, *, method: Method = "csls", **kwargs) -> np.ndarray:
     Shorthand for ``induce_pairs(X, Z, method=method, direction="intersection", **kwargs)``.
     """
     return induce_pairs(X, Z, method=method, direction="intersection", **kwargs)
+
+
+def unsupervised_criterion(
+    X,
+    Z,
+    *,
+    knn_k: int = 10,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> float:
+    """Mean cosine between the rows of X and their CSLS translations in Z.
+
+    The model-selection criterion of Conneau et al. (2018): X holds the mapped
+    vectors of the most frequent source words, Z the target vocabulary, and
+    ``r_S`` is taken over X. It needs no dictionary and correlates with
+    translation accuracy.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_x, d)
+    Z : array-like or Tensor of shape (n_z, d)
+    knn_k, batch_size, tile_size, device
+        As in :func:`csls`.
+
+    Returns
+    -------
+    float
+        In [-1, 1].
+    """
+    knn_k = _check_k(knn_k, "knn_k")
+    dev = resolve_device(device)
+    Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
+    _check_pair(Xn, Zn, "X", "Z")
+    bq, bt = _sizes(dev, batch_size, tile_size)
+    r_z = _fused_terms(Zn, Xn, knn_k, bq, bt, columns=False)[0]
+    # r_T(x) is constant along a query's row: the best CSLS key needs only r_S
+    _, best, _ = _row_pass(Xn, Zn, 1, bq, bt, scale=2.0, key_bias=r_z)
+    return float((Xn * Zn[best[:, 0]]).sum(dim=1).mean())
 
 
 def translate(

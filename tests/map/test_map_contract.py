@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import warnings
 
 import numpy as np
@@ -10,7 +12,7 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from xling import ConvergenceWarning, NotEnoughDataError
+from xling import Alignment, ConvergenceWarning, FormatError, NotEnoughDataError
 from xling.map import MAPPERS
 
 # settings that keep the iterative solvers to a fraction of a second here
@@ -130,7 +132,8 @@ def test_iterative_solvers_report_progress(name, data):
     m = fit(make(name, callbacks=[events.append]), X, Z, pairs)
     assert events and events == m.history_
     assert all(0 < e["progress"] <= 1 for e in events)
-    assert events[-1]["iteration"] >= 1
+    assert events[-1]["step"] >= 1
+    assert all(set(e) >= {"event", "phase", "step", "total", "progress"} for e in events)
 
 
 def test_registry_says_which_methods_need_a_lexicon():
@@ -147,3 +150,78 @@ def test_self_learning_accepts_the_words_whatever_its_seed(data):
     words = [f"w{i}" for i in range(len(X))]
     m = make("selflearning").fit(X, Z, pairs, src_words=words, tgt_words=words)
     np.testing.assert_array_equal(m.seed_pairs_, pairs)
+
+
+@pytest.mark.parametrize("name", sorted(MAPPERS))
+def test_saved_alignment_applies_exactly_the_fitted_map(name, data, tmp_path):
+    # the state a user keeps is the map that produced the report, for every method
+    X, Z, pairs = data
+    m = fit(make(name), X, Z, pairs)
+    path = tmp_path / "map.npz"
+    m.to_alignment("xx", "yy", name).save(path)
+    loaded = Alignment.load(path)
+    assert (loaded.method, loaded.src_lang, loaded.tgt_lang) == (name, "xx", "yy")
+    np.testing.assert_allclose(loaded.apply(X), m.transform(X), atol=1e-6)
+    np.testing.assert_allclose(loaded.apply_target(Z), m.transform_target(Z), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["selflearning", "unsupervised", "cca", "faruqui2014", "artetxe2018-supervised"])
+def test_transform_equals_the_recipe_of_the_method(name, data):
+    # the fitted state is not just "normaliser then x_map_": self-learning
+    # normalises inside its sub-mapper, CCA shifts by the pair means
+    X, Z, pairs = data
+    m = fit(make(name), X, Z, pairs)
+    inner = getattr(m, "mapper_", None)
+    if inner is not None:
+        np.testing.assert_allclose(m.transform(X), inner.transform(X), atol=1e-6)
+        np.testing.assert_allclose(m.transform_target(Z), inner.transform_target(Z), atol=1e-6)
+    if name in ("cca", "faruqui2014"):
+        Xn = m.x_normalizer_.transform(X)
+        np.testing.assert_allclose(m.transform(X), (Xn - m.x_mean_) @ m.x_map_, atol=1e-5)
+        assert np.abs(m.x_mean_).max() > 1e-3  # the shift is real, so a map without it would be wrong
+
+
+@pytest.mark.parametrize("name", sorted(MAPPERS))
+def test_every_mapper_has_one_fit_signature_and_checks_the_input_width(name, data):
+    X, Z, pairs = data
+    params = list(inspect.signature(MAPPERS[name].fit).parameters.values())
+    assert [(p.name, p.kind, p.default) for p in params] == [
+        ("self", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
+        ("X", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
+        ("Z", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
+        ("pairs", inspect.Parameter.POSITIONAL_OR_KEYWORD, None),
+        ("src_words", inspect.Parameter.KEYWORD_ONLY, None),
+        ("tgt_words", inspect.Parameter.KEYWORD_ONLY, None),
+    ]
+    assert "transform" not in vars(MAPPERS[name]) and "transform_target" not in vars(MAPPERS[name])
+    m = fit(make(name), X, Z, pairs)
+    assert (m.n_features_in_, m.n_target_features_in_) == (X.shape[1], Z.shape[1])
+    with pytest.raises(ValueError, match=f"Expected source vectors with {X.shape[1]} columns .*got 5"):
+        m.transform(X[:, :5])
+    with pytest.raises(ValueError, match=f"Expected target vectors with {Z.shape[1]} columns .*got 7"):
+        m.transform_target(Z[:, :7])
+
+
+def test_alignment_files_that_are_not_ours_or_too_new_are_refused(data, tmp_path):
+    X, Z, pairs = data
+    path = tmp_path / "map.npz"
+    make("procrustes").fit(X, Z, pairs).to_alignment().save(path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, **{**arrays, "meta": np.array(json.dumps({**meta, "format_version": 99}))})
+    with pytest.raises(FormatError, match=r"newer.npz: Expected alignment format version <= 1, got 99"):
+        Alignment.load(newer)
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.zeros(3))
+    with pytest.raises(FormatError, match="other.npz: Expected an xling alignment"):
+        Alignment.load(other)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(FormatError, match="broken.npz: Expected an xling alignment"):
+        Alignment.load(broken)
+    missing = tmp_path / "missing.npz"
+    np.savez(missing, **{k: v for k, v in arrays.items() if k != "source_matrix"})
+    with pytest.raises(FormatError, match="missing.npz: Expected the source side's 'source_matrix'"):
+        Alignment.load(missing)

@@ -1,96 +1,200 @@
-"""Compiled kernels, built at first use with ``torch.utils.cpp_extension``.
+"""Compiled kernels, built with the package and chosen at run time for the CPU.
 
-The C++ sources ship with the package (``xling/_kernels/*.cpp``) and are
-compiled on the user's machine the first time they are needed (about a
-minute), then cached: in ``$XLING_CACHE/torch_extensions`` when the
-``XLING_CACHE`` environment variable is set, otherwise in torch's default
-extension cache (``$TORCH_EXTENSIONS_DIR`` or ``~/.cache/torch_extensions``).
-The build is tuned for the CPU it runs on (``-march=native``), so the cached
-module name carries a digest of the CPU's feature flags.
+The C++ sources (``xling/_kernels/*.cpp``) are compiled when xling is built
+(``pip install .`` or ``pip install -e .``, by scikit-build-core; see
+CMakeLists.txt), once per instruction set, into the extension modules
+``_portable`` (any CPU) and, on x86-64, ``_avx2`` and ``_avx512``. The first
+call of :func:`load_word2vec` or :func:`load_topk` imports the best module this
+CPU runs; importing xling never invokes a compiler.
 
-Set ``XLING_NO_KERNEL=1`` to skip compilation and use the pure-PyTorch paths.
+Environment variables:
+
+- ``XLING_ISA=avx512|avx2|portable`` forces one code path (``auto``, the
+  default, picks the best); a path this build or CPU lacks raises XlingError.
+- ``XLING_NO_KERNEL=1`` keeps the pure-PyTorch paths.
+
+The modules take numpy arrays; the thin wrappers here keep the torch-tensor
+interface of the callers (``tensor.numpy()`` shares the memory of a CPU
+tensor, so in-place updates land in the tensors).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import importlib
+import importlib.util
 import os
-import platform
 import threading
-from pathlib import Path
+import warnings
+from types import ModuleType
 
-logger = logging.getLogger(__name__)
+import numpy as np
+import torch
 
-__all__ = ["load_word2vec", "load_topk", "kernel_error"]
+from xling.exceptions import XlingError
 
-_SOURCE_DIR = Path(__file__).resolve().parent
+__all__ = ["load_word2vec", "load_topk", "kernel_error", "kernel_isa", "available_isas", "ISAS"]
+
+# Best first: "auto" takes the first one this build has and this CPU runs.
+ISAS = ("avx512", "avx2", "portable")
+
+# What falls back to PyTorch without each kernel, for the warning (ratios: BENCHMARKS.md, 2 CPU cores).
+_SLOWER = {
+    "word2vec": "SkipGram, CBOW and the joint trainers train on the PyTorch backend, about 15x slower",
+    "topk": "CSLS neighbourhood terms on large CPU problems use the PyTorch top-k, about 1.5x slower",
+}
+_HOW_TO_GET = (
+    "reinstall xling from its source with a C++17 compiler available "
+    "(`pip install --force-reinstall --no-deps .`, or `pip install -e .` in a checkout)"
+)
+
 _lock = threading.Lock()
-_cache: dict[str, object] = {}
-_errors: dict[str, str] = {}
+_state: dict[str, object] = {}  # "module" (the chosen build) or "error" (why none), set once
+_warned: set[str] = set()
 
 
-def _cpu_digest() -> str:
-    flags = platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith(("flags", "Features")):
-                    flags += line
-                    break
-    except OSError:
-        pass
-    return hashlib.sha1(flags.encode()).hexdigest()[:8]
+def _isa_request() -> str:
+    value = os.environ.get("XLING_ISA", "").strip().lower() or "auto"
+    if value != "auto" and value not in ISAS:
+        raise XlingError(f"Expected XLING_ISA to be one of auto, {', '.join(ISAS)}; got {value!r}")
+    return value
 
 
-def _build_dir(name: str) -> str | None:
-    root = os.environ.get("XLING_CACHE")
-    if not root:
-        return None  # torch's default cache
-    path = Path(root).expanduser() / "torch_extensions" / name
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+def _import(isa: str) -> ModuleType:
+    return importlib.import_module(f"xling._kernels._{isa}")
+
+
+def _compiled(portable: ModuleType) -> list[str]:
+    """The builds present in this installation that this CPU runs, best first."""
+    return [isa for isa in ISAS
+            if portable.cpu_supports(isa) and importlib.util.find_spec(f"xling._kernels._{isa}") is not None]
+
+
+def _choose() -> ModuleType | None:
+    """Import the build XLING_ISA asks for (default: the best one); None when there is none."""
+    with _lock:
+        if "module" in _state:
+            return _state["module"]  # type: ignore[return-value]
+        if "error" in _state:
+            return None
+        if os.environ.get("XLING_NO_KERNEL", "") not in ("", "0"):
+            _state["error"] = "disabled by XLING_NO_KERNEL"
+            return None
+        request = _isa_request()
+        try:
+            # The portable build imports on any CPU, so it is the one asked which others run.
+            portable = _import("portable")
+        except ImportError as exc:
+            _state["error"] = f"the compiled extension is not installed ({type(exc).__name__}: {exc})"
+            return None
+        usable = _compiled(portable)
+        if request == "auto":
+            isa = usable[0]
+        elif request in usable:
+            isa = request
+        else:
+            raise XlingError(
+                f"Expected XLING_ISA to name a code path this CPU runs and this build has "
+                f"({', '.join(usable)}), got {request!r}"
+            )
+        _state["module"] = portable if isa == "portable" else _import(isa)
+        return _state["module"]  # type: ignore[return-value]
 
 
 def _load(stem: str):
-    with _lock:
-        if stem in _cache:
-            return _cache[stem]
-        if stem in _errors:
-            return None
-        if os.environ.get("XLING_NO_KERNEL", "") not in ("", "0"):
-            _errors[stem] = "disabled by XLING_NO_KERNEL"
-            return None
-        try:
-            from torch.utils.cpp_extension import load
-
-            name = f"xling_{stem}_{_cpu_digest()}"
-            module = load(
-                name=name,
-                sources=[str(_SOURCE_DIR / f"{stem}.cpp")],
-                extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp-simd", "-std=c++17"],
-                build_directory=_build_dir(name),
-                verbose=False,
+    module = _choose()
+    if module is None:
+        error = str(_state["error"])
+        if stem not in _warned and not error.startswith("disabled"):
+            _warned.add(stem)
+            warnings.warn(
+                f"xling's compiled {stem} kernel is unavailable: {error}. {_SLOWER[stem]}. To get it, {_HOW_TO_GET}.",
+                RuntimeWarning,
+                stacklevel=3,
             )
-        except Exception as exc:  # no compiler, no ninja, or a failed build
-            message = f"{type(exc).__name__}: {exc}".strip()
-            _errors[stem] = message.splitlines()[0][:500] if message else type(exc).__name__
-            logger.warning("compiled %s kernel unavailable (%s); using the PyTorch path", stem, _errors[stem])
-            return None
-        _cache[stem] = module
-        return module
+        return None
+    return _WRAPPERS[stem](module)
 
 
-def load_word2vec():
-    """Return the compiled word2vec module, or None when it cannot be built."""
+def _array(t) -> np.ndarray:
+    """A numpy view of a CPU tensor (same memory), or the array itself."""
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else t
+
+
+class _TopK:
+    """The tile scanner of one compiled build, over float32 CPU tensors (see topk.cpp)."""
+
+    def __init__(self, module: ModuleType):
+        self._module = module
+        self.isa: str = module.ISA
+
+    def fold_tile(self, S, row_top, col_top, n_threads: int) -> None:
+        """Fold the tile ``S`` (n, m) into ``row_top`` (n, k_row) and ``col_top`` (m, k_col), in place.
+
+        Entries of -inf in the sets mean "empty"; either k may be 0. All three are
+        contiguous float32 CPU matrices.
+        """
+        self._module.fold_tile(_array(S), _array(row_top), _array(col_top), int(n_threads))
+
+
+class _Word2Vec:
+    """The Hogwild SGNS/CBOW kernel of one compiled build, over CPU tensors (see word2vec.cpp)."""
+
+    def __init__(self, module: ModuleType):
+        self._module = module
+        self.isa: str = module.ISA
+
+    def train(self, syn0, syn1, ids, offsets, job_bounds, job_alpha, keep, alias_prob, alias_idx,
+              window: int, negative: int, cbow: bool, n_threads: int, seed: int) -> list[float]:
+        """Train on jobs of sentences; updates ``syn0`` and ``syn1`` (n_words, dim) in place.
+
+        ``ids`` int32 tokens, ``offsets`` int64 (n_sentences + 1), ``job_bounds`` int64 and
+        ``job_alpha`` float32 (n_jobs + 1), ``keep``, ``alias_prob`` float32 and ``alias_idx``
+        int32 (n_words). Returns ``[loss sum, loss terms, words kept]``.
+        """
+        return list(self._module.train(
+            _array(syn0), _array(syn1), _array(ids), _array(offsets), _array(job_bounds), _array(job_alpha),
+            _array(keep), _array(alias_prob), _array(alias_idx), int(window), int(negative), bool(cbow),
+            int(n_threads), int(seed) % 2**64,
+        ))
+
+    def sample_alias(self, alias_prob, alias_idx, n: int, seed: int) -> torch.Tensor:
+        """Draw ``n`` ids (int32, shape (n,)) from an alias table with the kernel's generator."""
+        return torch.from_numpy(self._module.sample_alias(_array(alias_prob), _array(alias_idx), int(n),
+                                                          int(seed) % 2**64))
+
+
+_WRAPPERS = {"word2vec": _Word2Vec, "topk": _TopK}
+
+
+def load_word2vec() -> _Word2Vec | None:
+    """The compiled word2vec kernel, or None (with one warning) when it is not installed."""
     return _load("word2vec")
 
 
-def load_topk():
-    """Return the compiled top-k tile scanner, or None when it cannot be built."""
+def load_topk() -> _TopK | None:
+    """The compiled top-k tile scanner, or None (with one warning) when it is not installed."""
     return _load("topk")
 
 
 def kernel_error(stem: str = "word2vec") -> str | None:
-    """Why the kernel ``stem`` is unavailable (None when it loaded or was not tried)."""
-    return _errors.get(stem)
+    """Why the compiled kernels are unavailable (None when they loaded or were not tried yet).
+
+    ``stem`` is kept for the callers; both kernels live in the same build.
+    """
+    error = _state.get("error")
+    return None if error is None else str(error)
+
+
+def kernel_isa() -> str | None:
+    """The instruction set of the active build ("avx512", "avx2", "portable"), or None without one."""
+    module = _choose()
+    return None if module is None else str(module.ISA)
+
+
+def available_isas() -> list[str]:
+    """The builds installed here that this CPU runs, best first (empty without the extension)."""
+    try:
+        portable = _import("portable")
+    except ImportError:
+        return []
+    return _compiled(portable)

@@ -18,8 +18,11 @@
 // accept a value below the current row threshold, so the merge of all
 // candidates is exactly the top k of the old sets and the tile. With no column
 // sets (a row top-k only) the threads split the rows instead.
+//
+// Compiled once per instruction set: the AVX-512 and AVX2 branches below are
+// chosen by the flags of each build (see kernels.hpp).
 
-#include <torch/extension.h>
+#include "kernels.hpp"
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -99,27 +102,13 @@ float seed_floor(const float* s, int64_t n_blocks, int64_t k, float* top) {
   return std::nextafter(cur, -inf);
 }
 
-void check_f32_matrix(const torch::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 2 && t.is_contiguous(),
-              "Expected ", name, " to be a contiguous float32 CPU matrix");
-}
-
 }  // namespace
 
-// Fold the tile S (n, m) into row_top (n, k_row) and col_top (m, k_col), in place.
-// Entries of -inf in the sets mean "empty". Either k may be 0 (that side is skipped).
-void fold_tile(torch::Tensor S, torch::Tensor row_top, torch::Tensor col_top, int64_t n_threads) {
-  check_f32_matrix(S, "S");
-  check_f32_matrix(row_top, "row_top");
-  check_f32_matrix(col_top, "col_top");
-  const int64_t n = S.size(0), m = S.size(1);
-  const int64_t kr = row_top.size(1), kc = col_top.size(1);
-  TORCH_CHECK(row_top.size(0) == n && col_top.size(0) == m, "Expected row_top of ", n, " rows and col_top of ", m,
-              " rows, got ", row_top.size(0), " and ", col_top.size(0));
-  TORCH_CHECK(n_threads >= 1, "Expected n_threads >= 1");
-  const float* s = S.data_ptr<float>();
-  float* rows = row_top.data_ptr<float>();
-  float* cols = col_top.data_ptr<float>();
+namespace xling {
+
+// Shapes and n_threads >= 1 are checked by the caller (module.cpp).
+void fold_tile(const float* s, int64_t n, int64_t m, float* rows, int64_t kr, float* cols, int64_t kc,
+               int64_t n_threads) {
   const float inf = std::numeric_limits<float>::infinity();
 
   // With column sets, threads split the columns (each owns its columns' sets and
@@ -173,7 +162,6 @@ void fold_tile(torch::Tensor S, torch::Tensor row_top, torch::Tensor col_top, in
     }
   };
   {
-    pybind11::gil_scoped_release no_gil;
     std::vector<std::thread> pool;
     for (int64_t c = 1; c < n_chunks; ++c) pool.emplace_back(scan_chunk, c);
     scan_chunk(0);
@@ -195,6 +183,4 @@ void fold_tile(torch::Tensor S, torch::Tensor row_top, torch::Tensor col_top, in
   }
 }
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
-  mod.def("fold_tile", &fold_tile, "Fold a score tile into running row and column top-k sets");
-}
+}  // namespace xling

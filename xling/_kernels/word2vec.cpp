@@ -1,6 +1,6 @@
 // Hogwild skip-gram / CBOW with negative sampling (Mikolov et al. 2013) for xling.
 //
-// The kernel works in place on the float32 rows of two contiguous torch tensors
+// The kernel works in place on the float32 rows of two contiguous matrices
 // (input vectors `syn0` and output vectors `syn1`, both (n_words, dim)). Threads
 // update shared rows without locks (Recht et al. 2011, "Hogwild!"): collisions
 // are rare because each step touches only 2 + negative rows out of n_words.
@@ -9,8 +9,11 @@
 // from an atomic counter, and every job draws its random numbers from its own
 // stream seeded by (seed, job index), so a single-threaded run is exactly
 // reproducible and the learning rate of a job does not depend on scheduling.
+//
+// Compiled once per instruction set (see kernels.hpp): `omp simd` vectorises
+// dot and axpy with the widest vectors of each build.
 
-#include <torch/extension.h>
+#include "kernels.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -73,7 +76,7 @@ struct Sampler {
 // less time here than computing exp and log1p per prediction); beyond the
 // table the sigmoid is 0 or 1 within float precision of the gradient step.
 constexpr int kTableSize = 4096;
-constexpr int64_t kMaxNegative = 64;
+using xling::kMaxNegative;
 constexpr float kTableMax = 16.f;
 constexpr float kTableScale = kTableSize / kTableMax;
 
@@ -202,57 +205,30 @@ void run_job(const Model& m, bool cbow, const int32_t* ids, const int64_t* offse
   }
 }
 
-void check_f32_matrix(const torch::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 2 && t.is_contiguous(),
-              "Expected ", name, " to be a contiguous float32 CPU matrix");
-}
-
 }  // namespace
+
+namespace xling {
 
 // Train on the sentences of jobs [0, n_jobs): job k covers sentences
 // job_bounds[k] .. job_bounds[k+1] and uses the learning rate job_alpha[k]
-// falling linearly to job_alpha[k+1]. Returns (loss sum, loss terms, words kept).
-std::vector<double> train(torch::Tensor syn0, torch::Tensor syn1, torch::Tensor ids, torch::Tensor offsets,
-                          torch::Tensor job_bounds, torch::Tensor job_alpha, torch::Tensor keep,
-                          torch::Tensor alias_prob, torch::Tensor alias_idx, int64_t window, int64_t negative,
-                          bool cbow, int64_t n_threads, int64_t seed) {
-  check_f32_matrix(syn0, "syn0");
-  check_f32_matrix(syn1, "syn1");
-  TORCH_CHECK(syn0.sizes() == syn1.sizes(), "Expected syn0 and syn1 of the same shape");
-  TORCH_CHECK(ids.scalar_type() == torch::kInt32 && ids.is_contiguous(), "Expected int32 ids");
-  TORCH_CHECK(offsets.scalar_type() == torch::kInt64 && offsets.is_contiguous(), "Expected int64 offsets");
-  TORCH_CHECK(job_bounds.scalar_type() == torch::kInt64 && job_bounds.is_contiguous(), "Expected int64 job_bounds");
-  TORCH_CHECK(job_alpha.scalar_type() == torch::kFloat32 && job_alpha.numel() == job_bounds.numel(),
-              "Expected one float32 learning rate per job bound");
-  TORCH_CHECK(keep.scalar_type() == torch::kFloat32 && keep.numel() == syn0.size(0), "Expected keep of n_words");
-  TORCH_CHECK(alias_prob.scalar_type() == torch::kFloat32 && alias_idx.scalar_type() == torch::kInt32 &&
-                  alias_prob.numel() == syn0.size(0) && alias_idx.numel() == syn0.size(0),
-              "Expected an alias table of n_words");
-  TORCH_CHECK(window >= 1 && negative >= 0 && negative <= kMaxNegative && n_threads >= 1,
-              "Expected window >= 1, 0 <= negative <= ", kMaxNegative, ", threads >= 1");
-
-  Model m{syn0.data_ptr<float>(), syn1.data_ptr<float>(), syn0.size(1), window, negative,
-          Sampler{alias_prob.data_ptr<float>(), alias_idx.data_ptr<int32_t>(), static_cast<uint32_t>(syn0.size(0))}};
-  const int32_t* id_ptr = ids.data_ptr<int32_t>();
-  const int64_t* off_ptr = offsets.data_ptr<int64_t>();
-  const int64_t* bounds = job_bounds.data_ptr<int64_t>();
-  const float* alphas = job_alpha.data_ptr<float>();
-  const float* keep_ptr = keep.data_ptr<float>();
-  const int64_t n_jobs = job_bounds.numel() - 1;
+// falling linearly to job_alpha[k+1]. Arguments are checked by the caller (module.cpp).
+std::array<double, 3> train(const TrainInput& in) {
+  const Model m{in.syn0, in.syn1, in.dim, in.window, in.negative,
+                Sampler{in.alias_prob, in.alias_idx, static_cast<uint32_t>(in.n_words)}};
+  const int64_t n_jobs = in.n_jobs;
 
   std::atomic<int64_t> next_job{0};
-  std::vector<JobResult> results(static_cast<size_t>(n_threads));
+  std::vector<JobResult> results(static_cast<size_t>(in.n_threads));
   auto worker = [&](int64_t tid) {
     std::vector<int32_t> sent;
     std::vector<float> work(static_cast<size_t>(2 * m.dim));
     for (int64_t k = next_job.fetch_add(1); k < n_jobs; k = next_job.fetch_add(1)) {
-      run_job(m, cbow, id_ptr, off_ptr, bounds[k], bounds[k + 1], keep_ptr, alphas[k], alphas[k + 1],
-              job_seed(static_cast<uint64_t>(seed), static_cast<uint64_t>(k)), sent, work, results[tid]);
+      run_job(m, in.cbow, in.ids, in.offsets, in.job_bounds[k], in.job_bounds[k + 1], in.keep, in.job_alpha[k],
+              in.job_alpha[k + 1], job_seed(in.seed, static_cast<uint64_t>(k)), sent, work, results[tid]);
     }
   };
   {
-    pybind11::gil_scoped_release no_gil;
-    const int64_t n_spawn = std::min<int64_t>(n_threads, std::max<int64_t>(n_jobs, 1));
+    const int64_t n_spawn = std::min<int64_t>(in.n_threads, std::max<int64_t>(n_jobs, 1));
     std::vector<std::thread> pool;
     for (int64_t t = 1; t < n_spawn; ++t) pool.emplace_back(worker, t);
     worker(0);
@@ -267,19 +243,10 @@ std::vector<double> train(torch::Tensor syn0, torch::Tensor syn1, torch::Tensor 
   return {total.loss, static_cast<double>(total.terms), static_cast<double>(total.words)};
 }
 
-// Draw n samples from an alias table with the kernel's generator (for tests).
-torch::Tensor sample_alias(torch::Tensor alias_prob, torch::Tensor alias_idx, int64_t n, int64_t seed) {
-  TORCH_CHECK(alias_prob.scalar_type() == torch::kFloat32 && alias_idx.scalar_type() == torch::kInt32,
-              "Expected float32 probabilities and int32 aliases");
-  Sampler s{alias_prob.data_ptr<float>(), alias_idx.data_ptr<int32_t>(), static_cast<uint32_t>(alias_prob.numel())};
-  auto out = torch::empty({n}, torch::kInt32);
-  int32_t* o = out.data_ptr<int32_t>();
-  Rng rng(job_seed(static_cast<uint64_t>(seed), 0));
-  for (int64_t i = 0; i < n; ++i) o[i] = s.draw(rng);
-  return out;
+void sample_alias(const float* prob, const int32_t* alias, uint32_t n_words, int64_t n, uint64_t seed, int32_t* out) {
+  const Sampler s{prob, alias, n_words};
+  Rng rng(job_seed(seed, 0));
+  for (int64_t i = 0; i < n; ++i) out[i] = s.draw(rng);
 }
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
-  mod.def("train", &train, "Hogwild SGNS/CBOW over jobs of sentences");
-  mod.def("sample_alias", &sample_alias, "Draw from an alias table");
-}
+}  // namespace xling

@@ -9,7 +9,6 @@ follow scikit-learn conventions. Named recipes of published methods
 from xling.map._base import BaseMapper, check_pairs
 from xling.map.adversarial import Adversarial, AdversarialAutoencoder
 from xling.map.cca import CCA
-from xling.map.hub import HubAlignment, map_to_hub
 from xling.map.lstsq import LeastSquares
 from xling.map.maxmargin import MaxMargin
 from xling.map.multistep import MultiStep
@@ -43,8 +42,6 @@ __all__ = [
     "Adversarial",
     "AdversarialAutoencoder",
     "SelfLearning",
-    "HubAlignment",
-    "map_to_hub",
     "seed_pairs",
     "similarity_distribution_pairs",
     "orthogonal_procrustes",
@@ -52,3 +49,13 @@ __all__ = [
     "MAPPERS",
     "PRESETS",
 ]
+
+
+def __getattr__(name: str):
+    # Removed names say what replaced them, rather than a bare AttributeError.
+    if name in ("map_to_hub", "HubAlignment"):
+        raise AttributeError(
+            f"xling.map.{name} was replaced by xling.align(spaces, target, lexicons, method=...), "
+            "which returns an AlignResult (alignments, embeddings, report)"
+        )
+    raise AttributeError(f"module 'xling.map' has no attribute {name!r}")

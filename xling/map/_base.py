@@ -7,25 +7,35 @@ of dimension k. One-sided solvers keep ``z_map_`` the identity.
 Contract (scikit-learn style)
 -----------------------------
 * ``__init__`` only stores hyperparameters.
-* ``fit(X, Z, pairs=None) -> self``: X (n_x, d_x), Z (n_z, d_z); ``pairs`` an
-  (n, 2) int array of (row in X, row in Z). ``None`` pairs row i with row i for
-  supervised solvers and means "no supervision" for unsupervised ones.
-  All validation happens here.
-* ``transform(X)`` / ``transform_target(Z)`` re-apply the fitted normalisation
-  and the map, and return float32 of the same kind as the input (ndarray or
-  Tensor).
+* ``fit(X, Z, pairs=None, *, src_words=None, tgt_words=None) -> self`` for
+  every mapper: X (n_x, d_x), Z (n_z, d_z); ``pairs`` an (n, 2) int array of
+  (row in X, row in Z). ``None`` pairs row i with row i for supervised solvers
+  and means "no supervision" for unsupervised ones. ``src_words``/``tgt_words``
+  (the words of the rows) are used by the solvers that need them (seeds from
+  identical spellings, the spelling check) and ignored by the others, so a
+  caller can always pass them. All validation happens here.
+* The fitted state of every mapper is, per side, a normalisation, an optional
+  shift and a matrix (:class:`xling.alignment.AlignmentSide`):
+  ``x_normalizer_``, ``x_mean_`` (None when there is no shift) and ``x_map_``
+  (``z_...`` for the target). ``transform(X)`` / ``transform_target(Z)`` apply
+  exactly that state (no subclass overrides them), check the input width
+  against ``n_features_in_`` / ``n_target_features_in_``, and return float32
+  of the same kind as the input (ndarray or Tensor). :meth:`to_alignment`
+  packs it into an :class:`xling.Alignment` that can be saved and loaded.
 * Learned attributes end in ``_``: ``x_map_``, ``z_map_``, ``x_normalizer_``,
-  ``z_normalizer_``, ``n_iter_``, ``history_``.
+  ``z_normalizer_``, ``x_mean_``, ``z_mean_``, ``n_features_in_``,
+  ``n_target_features_in_``, ``n_iter_``, ``history_``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from xling._progress import emit, make_event
 from xling._utils import check_matrix
+from xling.alignment import Alignment, AlignmentSide
 from xling.exceptions import NotEnoughDataError
 from xling.preprocessing import Normalizer
 
@@ -69,7 +79,7 @@ class BaseMapper(BaseEstimator):
     min_pairs = 2
     same_dim = True
 
-    def fit(self, X, Z, pairs=None) -> "BaseMapper":
+    def fit(self, X, Z, pairs=None, *, src_words=None, tgt_words=None) -> "BaseMapper":
         """Learn the maps.
 
         Parameters
@@ -77,6 +87,8 @@ class BaseMapper(BaseEstimator):
         X : array-like of shape (n_x, d_x)
         Z : array-like of shape (n_z, d_z)
         pairs : array-like of shape (n_pairs, 2) or None
+        src_words, tgt_words : sequence of str, optional
+            The words of the rows of X and Z; ignored by solvers that do not use them.
 
         Returns
         -------
@@ -104,7 +116,10 @@ class BaseMapper(BaseEstimator):
         Zn = self.z_normalizer_.fit_transform(Z)
         self.history_ = []
         self.n_iter_ = 0
+        self.x_mean_ = self.z_mean_ = None
         self._fit(Xn, Zn, pairs)
+        self.n_features_in_ = int(X.shape[1])
+        self.n_target_features_in_ = int(Z.shape[1])
         for name in ("x_map_", "z_map_"):
             M = getattr(self, name)
             if not np.isfinite(M).all():
@@ -118,30 +133,39 @@ class BaseMapper(BaseEstimator):
     def _fit(self, X: np.ndarray, Z: np.ndarray, pairs: np.ndarray | None) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def _emit(self, event: dict) -> None:
-        """Record one iteration of an iterative solver and pass it to ``callbacks``.
+    def _emit(self, phase: str, step: int, total: int | None, progress: float, **metrics) -> None:
+        """Record one finished iteration in ``history_`` and pass it to ``callbacks``.
 
-        ``event`` has at least ``"iteration"`` and ``"progress"`` (0..1, an
-        upper bound of the run); it is appended to ``history_``.
+        The event has the schema of every iterative estimator
+        (:func:`xling._progress.make_event`): ``phase``, ``step`` (1-based),
+        ``total`` (planned steps, an upper bound for runs that may stop early),
+        ``progress`` (0..1) and the metrics of the step.
         """
-        self.history_.append(event)
-        for callback in getattr(self, "callbacks", ()) or ():
-            callback(event)
+        emit(self, make_event(phase, step, total, progress, **metrics))
 
     def transform(self, X):
         """Map source vectors, shape (n, d_x) -> (n, k)."""
-        check_is_fitted(self, "x_map_")
-        return self._apply(X, self.x_normalizer_, self.x_map_)
+        return self._fitted_side("x").apply(X, name="source vectors")
 
     def transform_target(self, Z):
         """Map target vectors, shape (n, d_z) -> (n, k)."""
-        check_is_fitted(self, "z_map_")
-        return self._apply(Z, self.z_normalizer_, self.z_map_)
+        return self._fitted_side("z").apply(Z, name="target vectors")
 
-    @staticmethod
-    def _apply(A, normalizer, M):
-        is_tensor = isinstance(A, torch.Tensor)
-        out = normalizer.transform(A) @ M
-        if is_tensor:
-            return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).to(A.device)
-        return np.ascontiguousarray(out, dtype=np.float32)
+    def _fitted_side(self, side: str) -> AlignmentSide:
+        check_is_fitted(self, f"{side}_map_")
+        mean = getattr(self, f"{side}_mean_", None)
+        return AlignmentSide(getattr(self, f"{side}_normalizer_").stats_, getattr(self, f"{side}_map_"), mean)
+
+    def to_alignment(self, src_lang: str | None = None, tgt_lang: str | None = None, method: str | None = None) -> Alignment:
+        """The fitted state as an :class:`xling.Alignment` (apply, save, load).
+
+        Parameters
+        ----------
+        src_lang, tgt_lang : str, optional
+            Names recorded in the alignment.
+        method : str, optional
+            Registry name recorded in it (default: the class name).
+        """
+        settings = {k: v for k, v in self.get_params(deep=False).items() if k != "callbacks"}
+        return Alignment(self._fitted_side("x"), self._fitted_side("z"), method=method or type(self).__name__,
+                         settings=settings, src_lang=src_lang, tgt_lang=tgt_lang)

@@ -10,10 +10,9 @@ import numpy as np
 import torch
 
 from xling.exceptions import ConvergenceWarning
-from xling.map._neighbours import unsupervised_criterion
 from xling.map.procrustes import orthogonal_procrustes
 from xling.preprocessing import normalize
-from xling.retrieval import csls
+from xling.retrieval import csls, unsupervised_criterion
 
 __all__ = ["diagnose", "diagnose_dictionary", "spelling_check", "conclude"]
 
@@ -56,8 +55,8 @@ def diagnose(A: torch.Tensor, B: torch.Tensor, *, knn_k: int = 10, generator: to
     """
     d = A.shape[1]
     Q = torch.linalg.qr(torch.randn(d, d, generator=generator, device=A.device))[0]
-    criterion = unsupervised_criterion(A, B, knn_k=knn_k)
-    baseline = unsupervised_criterion(A @ Q, B, knn_k=knn_k)
+    criterion = unsupervised_criterion(A, B, knn_k=knn_k, device=A.device)
+    baseline = unsupervised_criterion(A @ Q, B, knn_k=knn_k, device=A.device)
     success = bool(np.isfinite(criterion) and criterion > baseline + MARGIN)
     if success:
         message = f"unsupervised criterion {criterion:.3f} vs {baseline:.3f} for a random rotation"
@@ -211,6 +210,6 @@ def conclude(mapper, X, Z, src_words=None, tgt_words=None, *, cut: int, skip_num
             diagnosis["message"] += "; " + check["message"]
         if check["conclusive"]:
             diagnosis["success"] = check["success"]
-    mapper._emit({"iteration": mapper.n_iter_, "progress": 1.0, "phase": "diagnosis", **diagnosis})
+    mapper._emit("diagnosis", len(mapper.history_) + 1, None, 1.0, **diagnosis)
     if warn and not diagnosis["success"]:
         warnings.warn(f"{label or type(mapper).__name__}: {diagnosis['message']}", ConvergenceWarning, stacklevel=3)

@@ -12,8 +12,8 @@ from torch import nn
 from xling._utils import check_random_state, resolve_device, torch_generator
 from xling.map._base import BaseMapper
 from xling.map._diagnosis import conclude, diagnose, diagnose_dictionary
-from xling.map._neighbours import induce_dictionary, unsupervised_criterion
 from xling.map.procrustes import orthogonal_procrustes
+from xling.retrieval import induce_pairs, unsupervised_criterion
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +61,15 @@ class Adversarial(BaseMapper):
     ----------
     normalize : str or sequence of str, optional
     n_epochs : int
+        Adversarial epochs (MUSE: 5).
     epoch_size : int
         Source samples per epoch (MUSE: 1,000,000).
     batch_size : int
+        Words per discriminator and map update (MUSE: 32).
     dis_hidden, dis_layers : int
         Discriminator width and number of hidden layers (MUSE: 2048, 2).
     dis_input_dropout, dis_dropout : float
+        Dropout on the discriminator's input and on its hidden layers (MUSE: 0.1, 0).
     dis_steps : int
         Discriminator updates per map update.
     dis_lr, map_lr : float
@@ -84,14 +87,17 @@ class Adversarial(BaseMapper):
     n_refinement : int
         Procrustes refinement rounds.
     refinement_max_rank : int
+        Most frequent words among which refinement induces its dictionary (MUSE: 15,000).
     criterion_size : int
+        Most frequent source words scored by the unsupervised model-selection criterion (MUSE: 10,000).
     knn_k : int
         CSLS neighbourhood size.
     device : str, optional
     random_state : int, optional
     callbacks : sequence of callables
-        One dict per epoch and refinement round (``iteration``, ``progress``,
-        ``phase``, ``criterion``, and ``dis_loss`` for epochs).
+        Called with one event per epoch and refinement round (schema of
+        :mod:`xling._progress`: ``phase`` "adversarial" or "refinement", ``step``,
+        ``total``, ``progress``; metrics ``criterion``, ``dis_loss``, ``n_pairs``).
 
     Attributes
     ----------
@@ -194,7 +200,7 @@ class Adversarial(BaseMapper):
         -------
         self
         """
-        super().fit(X, Z, pairs)
+        super().fit(X, Z, pairs, src_words=src_words, tgt_words=tgt_words)
         conclude(self, X, Z, src_words, tgt_words, cut=self.refinement_max_rank)
         return self
 
@@ -212,7 +218,7 @@ class Adversarial(BaseMapper):
         Zcrit = Zt[: min(self.criterion_size, len(Z))]
 
         def criterion(W: torch.Tensor) -> float:
-            return unsupervised_criterion(Xt[:n_crit] @ W, Zcrit, knn_k=self.knn_k)
+            return unsupervised_criterion(Xt[:n_crit] @ W, Zcrit, knn_k=self.knn_k, device=device)
 
         W = torch.eye(d, device=device)
         best_W, best = W.clone(), -np.inf
@@ -224,8 +230,8 @@ class Adversarial(BaseMapper):
         cut = min(self.refinement_max_rank, len(X), len(Z))
         for r in range(1, self.n_refinement + 1):
             # refine from the best adversarial W: mutual CSLS nearest neighbours → Procrustes
-            pairs_r, _ = induce_dictionary(Xt[:cut] @ W, Zt[:cut], method="csls", knn_k=self.knn_k,
-                                           direction="intersection")
+            pairs_r = induce_pairs(Xt[:cut] @ W, Zt[:cut], method="csls", knn_k=self.knn_k, direction="intersection",
+                                   device=device)
             if len(pairs_r) < 2:
                 logger.warning("refinement round %d: only %d mutual pairs; stopping refinement", r, len(pairs_r))
                 break
@@ -235,10 +241,9 @@ class Adversarial(BaseMapper):
             value = criterion(W)
             if value > best:
                 best, best_W, best_pairs = value, W.clone(), pairs_r
-            event = {"iteration": self.n_epochs + r, "progress": (self.n_epochs + r) / total,
-                     "phase": "refinement", "criterion": value, "n_pairs": int(len(pairs_r))}
             logger.info("refinement %d/%d: %d mutual pairs, criterion %.4f", r, self.n_refinement, len(pairs_r), value)
-            self._emit(event)
+            self._emit("refinement", self.n_epochs + r, total, (self.n_epochs + r) / total, criterion=value,
+                       n_pairs=int(len(pairs_r)))
         self.n_iter_ = len(self.history_)
         self.criterion_ = best
         if best_pairs is None:
@@ -309,11 +314,10 @@ class Adversarial(BaseMapper):
                         group["lr"] *= self.lr_shrink
                 for group in map_opt.param_groups + dis_opt.param_groups:
                     group["lr"] *= self.lr_decay
-                event = {"iteration": epoch, "progress": epoch / total, "phase": "adversarial",
-                         "criterion": value, "dis_loss": dis_total / (steps * self.dis_steps)}
+                dis_loss = dis_total / (steps * self.dis_steps)
                 logger.info("adversarial epoch %d/%d: discriminator loss %.4f, criterion %.4f",
-                            epoch, self.n_epochs, event["dis_loss"], value)
-                self._emit(event)
+                            epoch, self.n_epochs, dis_loss, value)
+                self._emit("adversarial", epoch, total, epoch / total, criterion=value, dis_loss=dis_loss)
         return W.detach(), best_W, best
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-import torch
-from sklearn.utils.validation import check_is_fitted
 
 from xling.exceptions import NotEnoughDataError
 from xling.map._base import BaseMapper
@@ -92,7 +90,8 @@ class CCA(BaseMapper):
                 f"Expected more pairs ({len(A)}) than dimensions ({max(A.shape[1], B.shape[1])}) for "
                 "unregularised CCA; set reg > 0"
             )
-        self.x_mean_, self.z_mean_ = A.mean(axis=0), B.mean(axis=0)
+        # kept as the fitted shift of each side: transform applies (normalise(A) - mean) @ map
+        self.x_mean_, self.z_mean_ = A.mean(axis=0).astype(np.float32), B.mean(axis=0).astype(np.float32)
         A, B = A - self.x_mean_, B - self.z_mean_
         Wa = inverse_sqrt(A.T @ A, self.reg)
         Wb = inverse_sqrt(B.T @ B, self.reg)
@@ -103,20 +102,3 @@ class CCA(BaseMapper):
         self.x_map_ = Wa @ U[:, :k]
         self.z_map_ = Wb @ Vt[:k].T
         self.n_iter_ = 1
-
-    def transform(self, X):
-        """Project source vectors, shape (n, d_x) -> (n, k)."""
-        check_is_fitted(self, "x_map_")
-        return self._centered(X, self.x_normalizer_, self.x_mean_, self.x_map_)
-
-    def transform_target(self, Z):
-        """Project target vectors, shape (n, d_z) -> (n, k)."""
-        check_is_fitted(self, "z_map_")
-        return self._centered(Z, self.z_normalizer_, self.z_mean_, self.z_map_)
-
-    @staticmethod
-    def _centered(A, normalizer, mean, M):
-        is_tensor = isinstance(A, torch.Tensor)
-        out = (normalizer.transform(A) - mean.astype(np.float32)) @ M
-        out = np.ascontiguousarray(out, dtype=np.float32)
-        return torch.from_numpy(out).to(A.device) if is_tensor else out

@@ -39,22 +39,25 @@ class MaxMargin(BaseMapper):
     ----------
     normalize : str or sequence of str, optional
     margin : float
-        γ > 0.
+        Margin γ > 0 by which a translation must beat each negative.
     n_negatives : int
-        k, negatives per pair.
+        Negatives k per seed pair.
     negatives : {"intruder", "random"}
+        Negatives near the mapped source word but far from its translation (Lazaridou et al. 2015), or random words.
     n_candidates : int
         Target words sampled per batch to pick intruders from (all of Z if it
         has fewer rows).
     n_epochs : int
+        Passes over the seed pairs.
     batch_size : int
+        Seed pairs per Adam step.
     lr : float
         Adam learning rate.
     device : str, optional
         None picks CUDA when available.
     random_state : int, optional
     callbacks : sequence of callables
-        Called with one dict per epoch (``iteration``, ``progress``, ``loss``).
+        Called with one event per epoch (schema of :mod:`xling._progress`; metric ``loss``).
 
     Attributes
     ----------
@@ -146,9 +149,8 @@ class MaxMargin(BaseMapper):
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)
-            event = {"iteration": epoch + 1, "progress": (epoch + 1) / self.n_epochs, "loss": total / n}
-            logger.info("max-margin epoch %d/%d: loss %.4f", epoch + 1, self.n_epochs, event["loss"])
-            self._emit(event)
+            logger.info("max-margin epoch %d/%d: loss %.4f", epoch + 1, self.n_epochs, total / n)
+            self._emit("train", epoch + 1, self.n_epochs, (epoch + 1) / self.n_epochs, loss=total / n)
         self.n_iter_ = self.n_epochs
         self.x_map_ = W.detach().cpu().numpy()
         self.z_map_ = np.eye(Z.shape[1])

@@ -9,19 +9,14 @@ import torch
 
 from xling._utils import resolve_device
 from xling.map._base import BaseMapper
-from xling.map._neighbours import unit_rows
 from xling.map.procrustes import orthogonal_procrustes
+from xling.retrieval import knn, unit_rows
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RCSLS"]
 
 _CONSTRAINTS = (None, "none", "spectral", "orthogonal")
-
-
-def _topk_indices(Q: torch.Tensor, K: torch.Tensor, k: int, batch_size: int = 1024) -> torch.Tensor:
-    """Rows of K with the k largest dot products with each row of Q, shape (n_q, k)."""
-    return torch.cat([(Q[s : s + batch_size] @ K.T).topk(k, dim=1).indices for s in range(0, len(Q), batch_size)])
 
 
 class RCSLS(BaseMapper):
@@ -56,8 +51,8 @@ class RCSLS(BaseMapper):
     constraint : {None, "spectral", "orthogonal"}
     device : str, optional
     callbacks : sequence of callables
-        Called with one dict per iteration (``iteration``, ``progress``,
-        ``loss``, ``lr``).
+        Called with one event per iteration (schema of :mod:`xling._progress`;
+        metrics ``loss``, ``lr``).
 
     Attributes
     ----------
@@ -110,7 +105,7 @@ class RCSLS(BaseMapper):
             raise ValueError(f"Expected knn_k >= 1, n_iter >= 0, lr > 0, got {self.knn_k}, {self.n_iter}, {self.lr}")
         device = resolve_device(self.device)
         k = min(self.knn_k, len(X), len(Z), self.n_neighbours)
-        Xt, Zt = unit_rows(torch.from_numpy(X).to(device)), unit_rows(torch.from_numpy(Z).to(device))
+        Xt, Zt = unit_rows(X, "X", device), unit_rows(Z, "Z", device)
         Xs, Ys = Xt[pairs[:, 0]], Zt[pairs[:, 1]]
         Xneg, Zneg = Xt[: self.n_neighbours], Zt[: self.n_neighbours]
         W = torch.from_numpy(orthogonal_procrustes(Xs.cpu().numpy(), Ys.cpu().numpy()).astype(np.float32)).to(device)
@@ -118,9 +113,10 @@ class RCSLS(BaseMapper):
         def loss_and_grad(W):
             W = W.detach().requires_grad_(True)
             with torch.no_grad():
+                # neighbourhoods by dot product, as in the loss (ŷ is not unit length)
                 Yhat = Xs @ W
-                nn_y = _topk_indices(Yhat, Zneg, k)  # N_Y(ŷ_i)
-                nn_x = _topk_indices(Ys, Xneg @ W, k)  # N_X(y_i)
+                nn_y = knn(Yhat, Zneg, k, metric="dot", device=device)[1].to(device)  # N_Y(ŷ_i)
+                nn_x = knn(Ys, Xneg @ W, k, metric="dot", device=device)[1].to(device)  # N_X(y_i)
             Yhat = Xs @ W
             fwd = torch.einsum("nd,nkd->n", Yhat, Zneg[nn_y]) / k
             bwd = torch.einsum("nkd,nd->n", Xneg[nn_x] @ W, Ys) / k
@@ -140,9 +136,8 @@ class RCSLS(BaseMapper):
                 lr /= 2  # overshoot: undo the step and retry with half the step size
             else:
                 W, loss, grad = W_new, new_loss, new_grad
-            event = {"iteration": it, "progress": it / self.n_iter, "loss": loss, "lr": lr}
             logger.info("rcsls iteration %d/%d: loss %.5f, lr %.3g", it, self.n_iter, loss, lr)
-            self._emit(event)
+            self._emit("train", it, self.n_iter, it / self.n_iter, loss=loss, lr=lr)
         self.n_iter_ = self.n_iter
         self.x_map_ = W.cpu().numpy()
         self.z_map_ = np.eye(Z.shape[1])

@@ -9,17 +9,15 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-import torch
 from sklearn.base import clone
-from sklearn.utils.validation import check_is_fitted
 
 from xling._utils import check_random_state, resolve_device, torch_generator
 from xling.exceptions import ConvergenceWarning, NotEnoughDataError
 from xling.map._base import BaseMapper
 from xling.map._diagnosis import conclude, diagnose_dictionary
-from xling.map._neighbours import DIRECTIONS, induce_dictionary
 from xling.map.procrustes import Procrustes
 from xling.preprocessing import Normalizer
+from xling.retrieval import DIRECTIONS, best_matches, induce_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +100,7 @@ def similarity_distribution_pairs(
         sim = (U * s) @ U.T
         sim.sort(axis=1)
         descriptors.append(Normalizer(normalize).fit_transform(sim.astype(np.float32)))
-    dev = resolve_device(device)
-    A, B = (torch.from_numpy(D).to(dev) for D in descriptors)
-    pairs, _ = induce_dictionary(A, B, method=method, knn_k=knn_k, direction=direction)
-    return pairs
+    return induce_pairs(*descriptors, method=method, knn_k=knn_k, direction=direction, device=device)
 
 
 class _SeedSupervised:
@@ -179,7 +174,9 @@ class SelfLearning(BaseMapper):
     tol : float
         Smallest objective improvement that counts.
     stochastic_initial, stochastic_multiplier : float
+        Keep probability of each similarity at the start, and its factor after each stall (see above).
     stochastic_interval : int
+        Iterations without improvement before the keep probability grows.
     init_cutoff : int
         Words per side for the unsupervised initialisation.
     device : str, optional
@@ -187,8 +184,9 @@ class SelfLearning(BaseMapper):
     random_state : int, optional
         Seeds the stochastic dictionary induction and the diagnosis.
     callbacks : sequence of callables
-        Called with one dict per iteration (``iteration``, ``progress`` (upper
-        bound), ``objective``, ``n_pairs``, ``keep_prob``).
+        Called with one event per iteration (schema of :mod:`xling._progress`,
+        ``total`` = ``max_iter``, an upper bound; metrics ``objective``,
+        ``n_pairs``, ``keep_prob``), then one with ``phase="diagnosis"``.
 
     Attributes
     ----------
@@ -298,7 +296,7 @@ class SelfLearning(BaseMapper):
             pairs = found
         if self.seed == "unsupervised" and pairs is not None:
             raise ValueError("Expected pairs=None with seed='unsupervised' (it uses no bilingual signal)")
-        super().fit(X, Z, pairs)
+        super().fit(X, Z, pairs, src_words=src_words, tgt_words=tgt_words)
         # Spelling check where it is not circular: identical-string seeds would grade
         # themselves, and numeral seeds are left out of it.
         spelled = self.seed in ("unsupervised", "numerals") and src_words is not None and tgt_words is not None
@@ -338,23 +336,19 @@ class SelfLearning(BaseMapper):
         converged = False
         for it in range(1, self.max_iter + 1):
             mapper = clone(base).fit(X, Z, pairs)
-            A = torch.from_numpy(mapper.transform(X[:cut])).to(device)
-            B = torch.from_numpy(mapper.transform_target(Z[:cut])).to(device)
-            new_pairs, objective = induce_dictionary(
-                A, B, method=self.method, knn_k=self.knn_k, direction=self.direction,
-                threshold=self.threshold, keep_prob=keep_prob, generator=gen,
+            matches = best_matches(
+                mapper.transform(X[:cut]), mapper.transform_target(Z[:cut]), method=self.method, knn_k=self.knn_k,
+                keep_prob=keep_prob, generator=gen, device=device,
             )
+            new_pairs, objective = matches.pairs(self.direction, self.threshold), matches.objective
             if not np.isfinite(objective):
                 raise FloatingPointError(f"SelfLearning diverged at iteration {it}: objective is {objective}")
             improved = objective - best >= self.tol
             if improved:
                 best, last_improvement = objective, it
-            event = {
-                "iteration": it, "progress": it / self.max_iter, "objective": objective,
-                "n_pairs": int(len(new_pairs)), "keep_prob": keep_prob,
-            }
             logger.info("self-learning iteration %d: objective %.5f, %d pairs, keep_prob %.3g", it, objective, len(new_pairs), keep_prob)
-            self._emit(event)
+            self._emit("self-learning", it, self.max_iter, it / self.max_iter, objective=objective,
+                       n_pairs=int(len(new_pairs)), keep_prob=keep_prob)
             if len(new_pairs) < base.min_pairs:
                 raise NotEnoughDataError(
                     f"SelfLearning induced only {len(new_pairs)} pairs at iteration {it} (threshold {self.threshold}?); "
@@ -378,14 +372,8 @@ class SelfLearning(BaseMapper):
         self.pairs_ = pairs
         self.n_iter_ = it
         self.diagnosis_ = diagnose_dictionary(X[:cut], Z[:cut], pairs, rng=rng, knn_k=self.knn_k, device=device)
+        # The whole method's state is the final sub-mapper's (SelfLearning itself
+        # normalises nothing: its sub-mapper's ``normalize`` is the method's).
         self.x_map_, self.z_map_ = mapper.x_map_, mapper.z_map_
-
-    def transform(self, X):
-        """Map source vectors with the final sub-mapper, shape (n, d_x) -> (n, k)."""
-        check_is_fitted(self, "mapper_")
-        return self.mapper_.transform(X)
-
-    def transform_target(self, Z):
-        """Map target vectors with the final sub-mapper, shape (n, d_z) -> (n, k)."""
-        check_is_fitted(self, "mapper_")
-        return self.mapper_.transform_target(Z)
+        self.x_mean_, self.z_mean_ = mapper.x_mean_, mapper.z_mean_
+        self.x_normalizer_, self.z_normalizer_ = mapper.x_normalizer_, mapper.z_normalizer_

@@ -1,27 +1,101 @@
-"""The one interface shared by monolingual trainers.
+"""The two interfaces of the trainers: monolingual and joint bilingual.
 
-Contract: ``__init__`` stores hyperparameters (gensim's names); ``fit(corpus)``
-trains on a restartable iterable of token lists (e.g. :class:`xling.LineCorpus`)
-and sets ``embeddings_`` (an :class:`xling.Embeddings`), ``vocabulary_`` and
-``history_`` (one dict per epoch). ``callbacks`` is a sequence of callables
-invoked as ``callback(event: dict)`` with at least the keys ``"epoch"``,
-``"progress"`` (0..1 over the whole run), ``"words_per_sec"`` and ``"loss"``;
-the CLI draws its progress bar from them.
+Contract (scikit-learn style), for every class in ``xling.train.TRAINERS``
+and ``xling.train.JOINT_TRAINERS``:
+
+* ``__init__`` stores keyword hyperparameters verbatim (gensim's names) and
+  trains nothing; every check happens in ``fit``, before any training.
+* Monolingual: ``fit(corpus)``, a restartable iterable of token lists (e.g.
+  :class:`xling.LineCorpus`); sets ``embeddings_`` (an :class:`xling.Embeddings`),
+  ``vocabulary_`` and ``history_``.
+* Joint: ``fit(src_corpus, tgt_corpus, supervision)``: two monolingual
+  corpora and the bilingual signal, one documented type per method (a
+  :class:`xling.ParallelCorpus` of sentence pairs for BilBOWA and Trans-gram,
+  a :class:`xling.Lexicon` for the pseudo-bilingual corpora); sets
+  ``src_embeddings_``, ``tgt_embeddings_`` and ``history_``.
+* ``history_`` and the events sent to ``callbacks`` follow the one schema of
+  :mod:`xling._progress`: ``history_`` is the list of step events (one per
+  epoch or phase), and the callbacks receive those same dicts plus progress
+  reports from inside long epochs.
+* An unfitted trainer fails :func:`sklearn.utils.validation.check_is_fitted`.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable
+
 from sklearn.base import BaseEstimator
 
-__all__ = ["BaseTrainer"]
+__all__ = ["BaseTrainer", "BaseJointTrainer", "check_corpus"]
 
 
-class BaseTrainer(BaseEstimator):
-    """Base class of all monolingual trainers."""
+def check_corpus(corpus, name: str = "corpus") -> None:
+    """Raise ``TypeError`` unless ``corpus`` can be an iterable of token lists (a path or string cannot)."""
+    if isinstance(corpus, (str, bytes)) or not isinstance(corpus, Iterable):
+        raise TypeError(f"Expected {name} to be an iterable of token lists (e.g. xling.LineCorpus), "
+                        f"got {type(corpus).__name__}")
+
+
+class _Trainer(BaseEstimator):
+    #: Old hyperparameter names still accepted for one release: old name -> new name.
+    _deprecated_params: dict[str, str] = {}
+    #: The attribute whose presence means "fitted".
+    _fitted_attribute = "embeddings_"
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, self._fitted_attribute)
+
+    def _take_deprecated(self, given: dict) -> None:
+        """Store hyperparameters that ``__init__`` received under a deprecated name under their new name.
+
+        ``given`` is ``__init__``'s ``**kwargs``; any other name is a ``TypeError``
+        as for a plain signature. A deprecated name overrides its new name.
+        """
+        unknown = sorted(set(given) - set(self._deprecated_params))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        for name, value in self._renamed(given, stacklevel=4).items():
+            setattr(self, name, value)
+
+    def set_params(self, **params):
+        """Set hyperparameters; deprecated names are mapped onto their new names (with a FutureWarning)."""
+        return super().set_params(**self._renamed(params, stacklevel=3))
+
+    @classmethod
+    def _renamed(cls, params: dict, stacklevel: int) -> dict:
+        out = {k: v for k, v in params.items() if k not in cls._deprecated_params}
+        for old, new in cls._deprecated_params.items():
+            if old not in params:
+                continue
+            # stacklevel points at the user's call (above __init__ or set_params).
+            warnings.warn(f"{cls.__name__}: the setting {old!r} is deprecated and will be removed in the next "
+                          f"release; use {new!r}", FutureWarning, stacklevel=stacklevel)
+            if new in out:
+                raise TypeError(f"{cls.__name__} got both {old!r} and its new name {new!r}; pass only {new!r}")
+            out[new] = params[old]
+        return out
+
+
+class BaseTrainer(_Trainer):
+    """Base class of the monolingual trainers: ``fit(corpus) -> self``."""
 
     def fit(self, corpus) -> "BaseTrainer":  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _emit(self, event: dict) -> None:
-        for callback in getattr(self, "callbacks", ()) or ():
-            callback(event)
+
+class BaseJointTrainer(_Trainer):
+    """Base class of the joint bilingual trainers: ``fit(src_corpus, tgt_corpus, supervision) -> self``.
+
+    ``supervision_kind`` says what ``supervision`` is for a class:
+    ``"parallel"`` (an :class:`xling.ParallelCorpus` or any iterable of
+    ``(source tokens, target tokens)`` pairs) or ``"lexicon"`` (an
+    :class:`xling.Lexicon`), so that callers (the CLI, the contract tests)
+    need no list of method names.
+    """
+
+    supervision_kind: str = "parallel"
+    _fitted_attribute = "src_embeddings_"
+
+    def fit(self, src_corpus, tgt_corpus, supervision) -> "BaseJointTrainer":  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -5,9 +5,10 @@ matrix ``W`` (and of the output matrix ``C``) belong to the source vocabulary,
 rows ``V_src .. V_src+V_tgt-1`` to the target vocabulary ("global ids").
 
 The monolingual skip-gram terms are trained by the word2vec machinery of
-:mod:`xling.train._word2vec` (the compiled Hogwild kernel on the CPU, batched
-PyTorch on CUDA or without a compiler), each language on its own row block of
-``W`` and ``C`` with its own negative-sampling table. The cross-lingual terms
+:mod:`xling.train._word2vec`, which also holds the hyperparameter checks, the
+choice of path and the checkpoints (the compiled Hogwild kernel on the CPU,
+batched PyTorch on CUDA or without a compiler), each language on its own row
+block of ``W`` and ``C`` with its own negative-sampling table. The cross-lingual terms
 are batched PyTorch updates on rows (``index_add_``) written without autograd.
 
 An epoch interleaves the three streams: the two monolingual corpora advance
@@ -23,29 +24,32 @@ on how the work is split into batches.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import logging
 import math
+import numbers
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from xling._kernels import kernel_error, load_word2vec
-from xling._utils import atomic_output, check_random_state, resolve_device
+from xling._progress import emit, make_event
+from xling._utils import check_random_state, resolve_device
 from xling.embeddings import Embeddings
-from xling.exceptions import NotEnoughDataError, XlingError
-from xling.train._base import BaseTrainer
-from xling.train._word2vec import _KernelRunner, _TorchRunner
+from xling.exceptions import NotEnoughDataError
+from xling.lexicon import Lexicon
+from xling.train._base import BaseJointTrainer, check_corpus
+from xling.train._word2vec import (_KernelRunner, _TorchRunner, check_word2vec_params, choose_backend,
+                                   load_checkpoint, resume_key, save_checkpoint)
 from xling.train.vocab import EncodedCorpus, Vocabulary, alias_table, encode_corpus
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Encoded", "encode_bilingual", "gather_segments", "sgns_step", "JointTrainer"]
+__all__ = ["Encoded", "encode_bilingual", "gather_segments", "parallel_pairs", "sgns_step", "JointTrainer"]
 
 # Sentence pairs per cross-lingual batch, and predictions per skip-gram update:
 # on the CPU temporaries beyond a few MB cost more than they save; a GPU wants
@@ -146,6 +150,37 @@ def _to_encoded(parts: list[np.ndarray]) -> Encoded:
     return Encoded(torch.from_numpy(ids), torch.from_numpy(offsets))
 
 
+def parallel_pairs(supervision) -> list[tuple[list[str], list[str]]]:
+    """The sentence pairs of a parallel corpus, as lists, checked.
+
+    Parameters
+    ----------
+    supervision : ParallelCorpus or iterable of (list of str, list of str)
+
+    Returns
+    -------
+    list of (list of str, list of str)
+        Copies: the caller's lists are never modified.
+
+    Raises
+    ------
+    TypeError
+        ``supervision`` is not an iterable of pairs of token lists (e.g. a
+        :class:`xling.Lexicon`, meant for :class:`xling.train.PseudoBilingual`).
+    """
+    if isinstance(supervision, (str, bytes, Lexicon)) or not isinstance(supervision, Iterable):
+        raise TypeError("Expected the supervision to be an xling.ParallelCorpus or an iterable of (source tokens, "
+                        f"target tokens) pairs, got {type(supervision).__name__}")
+    pairs = []
+    for k, item in enumerate(supervision):
+        sides = None if isinstance(item, (str, bytes)) else tuple(item) if isinstance(item, Iterable) else None
+        if sides is None or len(sides) != 2 or any(isinstance(s, (str, bytes)) or not isinstance(s, Iterable)
+                                                   for s in sides):
+            raise TypeError(f"Expected parallel pair {k} to be (source tokens, target tokens), got {item!r:.80}")
+        pairs.append((list(sides[0]), list(sides[1])))
+    return pairs
+
+
 def encode_bilingual(
     src_corpus: Iterable[Sequence[str]],
     tgt_corpus: Iterable[Sequence[str]],
@@ -173,7 +208,7 @@ def encode_bilingual(
     n_dropped : int
         Parallel pairs dropped.
     """
-    pairs = [(list(s), list(t)) for s, t in parallel]
+    pairs = parallel_pairs(parallel)
     if not pairs:
         raise NotEnoughDataError("Expected at least one parallel sentence pair, got none")
     src_vocab, src_mono = encode_corpus(_Tagged(src_corpus, pairs, 0), min_count=min_count, max_vocab_size=max_vocab_size)
@@ -284,89 +319,131 @@ def _seed(base: int, *key: int) -> int:
     return int(np.random.SeedSequence([base, *key]).generate_state(1, np.uint64)[0] & np.uint64(2**63 - 1))
 
 
-class JointTrainer(BaseTrainer):
-    """Training loop of the joint bilingual trainers.
+class JointTrainer(BaseJointTrainer):
+    """Hyperparameters and training loop shared by :class:`xling.train.BilBOWA` and :class:`xling.train.TransGram`.
 
-    Subclasses store their hyperparameters (at least those read here:
-    ``vector_size, window, min_count, max_vocab_size, negative, sample, alpha,
-    min_alpha, epochs, batch_words, workers, device, backend, random_state,
-    callbacks, checkpoint_dir, resume``), define :meth:`_cross_step` and call
-    :meth:`_fit_bilingual`.
+    Subclasses define the cross-lingual update (:meth:`_cross_step`), the
+    default of ``cross_weight`` (``_default_cross_weight``) and the checkpoint
+    file name. See :class:`xling.train.BilBOWA` for the parameters.
     """
 
     _cbow = False  # read by the word2vec runners
     _checkpoint_name = "joint.pt"
+    _default_cross_weight = 1.0
+    # ``lambda_`` ended in "_", scikit-learn's mark of a fitted attribute, so that
+    # check_is_fitted passed on an unfitted model; accepted for one release.
+    _deprecated_params = {"lambda_": "cross_weight"}
+
+    def __init__(
+        self,
+        vector_size: int = 100,
+        window: int = 5,
+        min_count: int = 5,
+        max_vocab_size: int | None = None,
+        negative: int = 5,
+        sample: float = 1e-3,
+        alpha: float = 0.025,
+        min_alpha: float = 0.0001,
+        cross_weight: float | None = None,
+        epochs: int = 5,
+        batch_words: int = 10000,
+        workers: int = 2,
+        device=None,
+        backend: str = "auto",
+        random_state=None,
+        callbacks: Sequence = (),
+        checkpoint_dir=None,
+        resume: bool = False,
+        **deprecated,
+    ):
+        self.vector_size = vector_size
+        self.window = window
+        self.min_count = min_count
+        self.max_vocab_size = max_vocab_size
+        self.negative = negative
+        self.sample = sample
+        self.alpha = alpha
+        self.min_alpha = min_alpha
+        self.cross_weight = cross_weight
+        self.epochs = epochs
+        self.batch_words = batch_words
+        self.workers = workers
+        self.device = device
+        self.backend = backend
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self._take_deprecated(deprecated)
 
     def _cross_step(self, W, C, s_ids, s_seg, t_ids, t_seg, n_pairs, lr, generator) -> tuple[float, int]:
         """Cross-lingual update on a batch of pairs; returns (summed loss, number of loss terms)."""
         raise NotImplementedError  # pragma: no cover
 
-    # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        for name in ("vector_size", "window", "min_count", "epochs", "batch_words", "workers", "negative"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Expected {name} to be an integer >= 1, got {value!r}")
-        if self.max_vocab_size is not None and self.max_vocab_size < 1:
-            raise ValueError(f"Expected max_vocab_size >= 1 or None, got {self.max_vocab_size!r}")
-        if not 0 <= self.sample < 1:
-            raise ValueError(f"Expected 0 <= sample < 1, got {self.sample!r}")
-        if not 0 < self.alpha or not 0 <= self.min_alpha <= self.alpha:
-            raise ValueError(f"Expected alpha > 0 and 0 <= min_alpha <= alpha, got alpha={self.alpha!r}, "
-                             f"min_alpha={self.min_alpha!r}")
-        if not self.lambda_ >= 0:
-            raise ValueError(f"Expected lambda_ >= 0, got {self.lambda_!r}")
-        if self.backend not in ("auto", "kernel", "torch"):
-            raise ValueError(f"Expected backend in ('auto', 'kernel', 'torch'), got {self.backend!r}")
-        if self.resume and self.checkpoint_dir is None:
-            raise ValueError("Expected checkpoint_dir with resume=True, got checkpoint_dir=None")
-
-    def _choose_backend(self, device: torch.device):
-        if self.backend == "torch" or (self.backend == "auto" and device.type != "cpu"):
-            return "torch", None
-        if device.type != "cpu":
-            raise ValueError(f"Expected device 'cpu' with backend='kernel', got {device}")
-        module = load_word2vec()
-        if module is not None:
-            return "kernel", module
-        if self.backend == "kernel":
-            raise XlingError(f"Expected the compiled word2vec kernel, but it could not be built: {kernel_error()}")
-        return "torch", None
-
     # -------------------------------------------------------------------- fit
-    def _fit_bilingual(self, src_corpus, tgt_corpus, parallel) -> None:
-        """Encode, train, and set the fitted attributes."""
-        self._check_params()
+    def fit(
+        self,
+        src_corpus: Iterable[Sequence[str]],
+        tgt_corpus: Iterable[Sequence[str]],
+        supervision: Iterable[tuple[Sequence[str], Sequence[str]]],
+    ) -> "JointTrainer":
+        """Train on two monolingual corpora and a sentence-aligned corpus.
+
+        Parameters
+        ----------
+        src_corpus, tgt_corpus : iterable of list of str
+            Token lists, e.g. :class:`xling.LineCorpus` (restartable: read twice).
+        supervision : ParallelCorpus
+            Aligned sentence pairs: an :class:`xling.ParallelCorpus`, or any
+            iterable of ``(source tokens, target tokens)`` pairs.
+
+        Returns
+        -------
+        self
+        """
+        check_word2vec_params(self)
+        weight = self._default_cross_weight if self.cross_weight is None else self.cross_weight
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not weight >= 0:
+            raise ValueError(f"Expected cross_weight >= 0 or None, got {self.cross_weight!r}")
+        check_corpus(src_corpus, "src_corpus")
+        check_corpus(tgt_corpus, "tgt_corpus")
+        pairs = parallel_pairs(supervision)
+        device = resolve_device(self.device)
+        backend, module = choose_backend(self.backend, device)
         src_vocab, tgt_vocab, src_mono, tgt_mono, par_src, par_tgt, n_dropped = encode_bilingual(
-            src_corpus, tgt_corpus, parallel, min_count=self.min_count, max_vocab_size=self.max_vocab_size
+            src_corpus, tgt_corpus, pairs, min_count=self.min_count, max_vocab_size=self.max_vocab_size
         )
-        W = self._train([src_vocab, tgt_vocab], [src_mono, tgt_mono], par_src, par_tgt)
+        self._weight = float(weight)
+        W = self._train([src_vocab, tgt_vocab], [src_mono, tgt_mono], par_src, par_tgt, device, backend, module)
         n_src = len(src_vocab)
         self.src_vocabulary_, self.tgt_vocabulary_ = src_vocab, tgt_vocab
         self.src_embeddings_ = Embeddings(src_vocab.words, W[:n_src])
         self.tgt_embeddings_ = Embeddings(tgt_vocab.words, W[n_src:])
+        self.cross_weight_ = float(weight)
         self.n_parallel_pairs_ = par_src.n_sentences
         self.n_parallel_dropped_ = n_dropped
+        self.backend_ = backend
+        return self
 
-    def _train(self, vocabs: list[Vocabulary], monos: list[EncodedCorpus], par_src: Encoded, par_tgt: Encoded):
-        device = resolve_device(self.device)
-        backend, module = self._choose_backend(device)
+    def _train(self, vocabs: list[Vocabulary], monos: list[EncodedCorpus], par_src: Encoded, par_tgt: Encoded,
+               device, backend, module):
         d = int(self.vector_size)
         starts = [0, len(vocabs[0])]
         n_rows = starts[1] + len(vocabs[1])
-        fingerprint = _fingerprint([v.words for v in vocabs], [len(m) for m in monos], self.get_params(deep=False))
-        state = self._load_checkpoint(fingerprint, (n_rows, d)) if self.resume else None
+        ckpt_path = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / self._checkpoint_name
+        key = resume_key(self, vocabs, [len(m) for m in monos] + [par_src.n_sentences])
+        state = load_checkpoint(ckpt_path, key) if self.resume else None
         if state is None:
             base_seed = int(check_random_state(self.random_state).integers(0, 2**63 - 1))
             gen = torch.Generator().manual_seed(_seed(base_seed, 0))
             # word2vec's initialisation: inputs uniform in [-0.5, 0.5) / dim, outputs zero.
             W = (torch.rand(n_rows, d, generator=gen) - 0.5) / d
             C = torch.zeros(n_rows, d)
-            start_epoch, history = 0, []
+            start_epoch, self.history_ = 0, []
         else:
             base_seed, W, C = int(state["seed"]), state["W"], state["C"]
-            start_epoch, history = int(state["epoch"]), list(state["history"])
-            logger.info("resuming from %s after epoch %d", self._checkpoint_path(), start_epoch)
+            start_epoch, self.history_ = int(state["epoch"]), list(state["history"])
+            logger.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
         if backend == "torch":
             W, C = W.to(device), C.to(device)
         W, C = W.contiguous(), C.contiguous()
@@ -426,76 +503,23 @@ class JointTrainer(BaseTrainer):
                 elapsed = time.perf_counter() - t0
                 if frac >= (n_events + 1) / 100 or not active:
                     n_events += 1
-                    self._emit({
-                        "event": "progress", "epoch": epoch + 1, "progress": (epoch + frac) / self.epochs,
-                        "words_per_sec": sum(done) / max(elapsed, 1e-9),
-                        "loss": mono_loss / max(mono_terms, 1), "cross_loss": cross_loss / max(cross_terms, 1),
-                    })
+                    mono = mono_loss / max(mono_terms, 1)
+                    emit(self, make_event("train", epoch + 1, self.epochs, (epoch + frac) / self.epochs, partial=True,
+                                          loss=mono, mono_loss=mono, cross_loss=cross_loss / max(cross_terms, 1),
+                                          words_per_sec=sum(done) / max(elapsed, 1e-9)))
             seconds = time.perf_counter() - t0
-            record = {
-                "epoch": epoch + 1,
-                "mono_loss": mono_loss / max(mono_terms, 1),
-                "cross_loss": cross_loss / max(cross_terms, 1),
-                "parallel_pairs": pairs_done,
-                "words": sum(len(m) for m in monos),
-                "seconds": seconds,
-                "words_per_sec": sum(len(m) for m in monos) / max(seconds, 1e-9),
-                "backend": backend,
-            }
-            if not (math.isfinite(record["mono_loss"]) and math.isfinite(record["cross_loss"])):
-                raise FloatingPointError(
-                    f"Loss became {record['mono_loss']} / {record['cross_loss']} in epoch {epoch + 1}; "
-                    "lower alpha or lambda_"
-                )
-            history.append(record)
+            mono, cross = mono_loss / max(mono_terms, 1), cross_loss / max(cross_terms, 1)
+            if not (math.isfinite(mono) and math.isfinite(cross)):
+                raise FloatingPointError(f"Loss became {mono} / {cross} in epoch {epoch + 1}; lower alpha or "
+                                         "cross_weight")
+            n_words = sum(len(m) for m in monos)
+            record = make_event("train", epoch + 1, self.epochs, (epoch + 1) / self.epochs, loss=mono,
+                                mono_loss=mono, cross_loss=cross, parallel_pairs=pairs_done, words=n_words,
+                                seconds=seconds, words_per_sec=n_words / max(seconds, 1e-9), backend=backend)
             logger.info("epoch %d/%d: mono loss %.4f, cross-lingual loss %.4f, %.0f words/s (%.1fs)",
-                        epoch + 1, self.epochs, record["mono_loss"], record["cross_loss"],
-                        record["words_per_sec"], seconds)
-            self._save_checkpoint(fingerprint, base_seed, epoch + 1, W, C, history)
-            self._emit({"event": "epoch_end", "epoch": epoch + 1, "progress": (epoch + 1) / self.epochs,
-                        "words_per_sec": record["words_per_sec"], "loss": record["mono_loss"],
-                        "cross_loss": record["cross_loss"]})
-        self.history_ = history
-        self.backend_ = backend
+                        epoch + 1, self.epochs, mono, cross, record["words_per_sec"], seconds)
+            if ckpt_path is not None:
+                save_checkpoint(ckpt_path, key, epoch + 1, [*self.history_, record], seed=base_seed,
+                                W=W.detach().cpu().clone(), C=C.detach().cpu().clone())
+            emit(self, record)
         return W.detach().cpu().numpy()
-
-    # ------------------------------------------------------------- checkpoint
-    def _checkpoint_path(self) -> Path | None:
-        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / self._checkpoint_name
-
-    def _save_checkpoint(self, fingerprint, base_seed, epoch, W, C, history) -> None:
-        path = self._checkpoint_path()
-        if path is None:
-            return
-        # atomic_output renames only a complete file, so an interruption keeps the previous checkpoint.
-        with atomic_output(path, "wb") as fh:
-            torch.save({"format": 1, "fingerprint": fingerprint, "seed": base_seed, "epoch": epoch,
-                        "W": W.detach().cpu().clone(), "C": C.detach().cpu().clone(), "history": list(history)}, fh)
-        logger.info("checkpoint after epoch %d written to %s", epoch, path)
-
-    def _load_checkpoint(self, fingerprint: str, shape: tuple[int, int]):
-        path = self._checkpoint_path()
-        if not path.exists():
-            logger.info("no checkpoint at %s; training from the start", path)
-            return None
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise XlingError(f"Expected a readable xling checkpoint at {path}, got {type(exc).__name__}: {exc}") from exc
-        if state.get("format") != 1 or state.get("fingerprint") != fingerprint or tuple(state["W"].shape) != shape:
-            raise ValueError(
-                f"Expected the checkpoint {path} to come from the same data and hyperparameters, got one from "
-                "other data or settings; use another checkpoint_dir or resume=False"
-            )
-        return state
-
-
-def _fingerprint(vocabularies: list[list[str]], n_tokens: list[int], params: dict) -> str:
-    h = hashlib.sha256()
-    for words in vocabularies:
-        h.update("\x00".join(words).encode("utf-8") + b"\x01")
-    h.update(repr(n_tokens).encode())
-    # Settings that do not change the model (where it runs, how it reports) may differ on resume.
-    ignored = {"callbacks", "checkpoint_dir", "device", "resume", "workers", "backend"}
-    h.update(repr(sorted((k, repr(v)) for k, v in params.items() if k not in ignored)).encode())
-    return h.hexdigest()

@@ -1,4 +1,4 @@
-"""Shared machinery of the word2vec trainers (:class:`SkipGram`, :class:`CBOW`).
+"""Shared machinery of the word2vec trainers (:class:`SkipGram`, :class:`CBOW`, and the joint ones).
 
 Two interchangeable paths train the same model:
 
@@ -13,12 +13,19 @@ Two interchangeable paths train the same model:
     the batch. Used on CUDA, and on the CPU when no compiler is available.
 
 Which path ran is logged and recorded in ``history_`` (key ``"backend"``).
+
+The pieces every word2vec-based trainer shares live here once: the
+hyperparameter checks (:func:`check_word2vec_params`), the choice of path
+(:func:`choose_backend`) and the checkpoints (:func:`resume_key`,
+:func:`save_checkpoint`, :func:`load_checkpoint`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import numbers
 import time
 from pathlib import Path
 
@@ -26,22 +33,152 @@ import numpy as np
 import torch
 
 from xling._kernels import kernel_error, load_word2vec
+from xling._progress import emit, make_event
 from xling._utils import PathLike, atomic_output, check_random_state, resolve_device, torch_generator
 from xling.embeddings import Embeddings
 from xling.exceptions import XlingError
-from xling.train._base import BaseTrainer
+from xling.train._base import BaseTrainer, check_corpus
 from xling.train.vocab import EncodedCorpus, Vocabulary, alias_table, encode_corpus
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["MAX_NEGATIVE", "BACKENDS", "check_word2vec_params", "choose_backend", "resume_key", "save_checkpoint",
+           "load_checkpoint", "Word2VecTrainer"]
+
 CHECKPOINT_NAME = "checkpoint.pt"
-_BACKENDS = ("auto", "kernel", "torch")
+CHECKPOINT_FORMAT = 2  # 2: history_ in the xling._progress schema
+BACKENDS = ("auto", "kernel", "torch")
+# The compiled kernel keeps the rows of one prediction on the stack, at most
+# kMaxNegative noise words (xling/_kernels/kernels.hpp, used by word2vec.cpp).
+# The limit holds on every path, so that a setting trains the same model
+# wherever it runs; it is known here without building the kernel.
+MAX_NEGATIVE = 64
 # Pairs per update of the torch path, the same on every device so that CPU and
 # GPU run the same algorithm. Gradients of a row repeated in one update are
 # summed, computed at the same point; bigger updates learn measurably less per
 # epoch (frequent words' summed steps overshoot), and on the CPU temporaries of
 # more than a few MB page-fault.
 _TORCH_PAIRS = 4096
+# Settings that do not change the model (where it runs, how it reports) may differ
+# on resume; the random state is restored from the checkpoint itself.
+_NOT_IN_RESUME_KEY = {"callbacks", "checkpoint_dir", "device", "resume", "workers", "backend", "random_state"}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_word2vec_params(est) -> None:
+    """Check the hyperparameters that every word2vec-based trainer shares.
+
+    Called at the start of ``fit`` by :class:`SkipGram`, :class:`CBOW`,
+    :class:`xling.train.BilBOWA`, :class:`xling.train.TransGram` and
+    :class:`xling.train.PseudoBilingual`, before any text is read or any kernel
+    runs.
+
+    Raises
+    ------
+    ValueError
+        One line naming the setting, its accepted range and the value given.
+    """
+    for name in ("vector_size", "window", "min_count", "epochs", "batch_words", "workers"):
+        value = getattr(est, name)
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"Expected {name} to be an integer >= 1, got {value!r}")
+    if not _is_int(est.negative) or not 1 <= est.negative <= MAX_NEGATIVE:
+        raise ValueError(f"Expected negative to be an integer in 1..{MAX_NEGATIVE} (the limit of the compiled "
+                         f"word2vec kernel), got {est.negative!r}")
+    if est.max_vocab_size is not None and (not _is_int(est.max_vocab_size) or est.max_vocab_size < 1):
+        raise ValueError(f"Expected max_vocab_size to be an integer >= 1 or None, got {est.max_vocab_size!r}")
+    if not isinstance(est.sample, numbers.Real) or not 0 <= est.sample < 1:
+        raise ValueError(f"Expected 0 <= sample < 1, got {est.sample!r}")
+    if (not isinstance(est.alpha, numbers.Real) or not isinstance(est.min_alpha, numbers.Real)
+            or not 0 < est.alpha or not 0 <= est.min_alpha <= est.alpha):
+        raise ValueError(f"Expected alpha > 0 and 0 <= min_alpha <= alpha, got alpha={est.alpha!r}, "
+                         f"min_alpha={est.min_alpha!r}")
+    if est.backend not in BACKENDS:
+        raise ValueError(f"Expected backend in {BACKENDS}, got {est.backend!r}")
+    if est.resume and est.checkpoint_dir is None:
+        raise ValueError("Expected checkpoint_dir with resume=True, got checkpoint_dir=None")
+
+
+def choose_backend(backend: str, device: torch.device):
+    """The word2vec path for ``backend`` on ``device``: ``("kernel", module)`` or ``("torch", None)``."""
+    if backend == "torch" or (backend == "auto" and device.type != "cpu"):
+        return "torch", None
+    if device.type != "cpu":
+        raise ValueError(f"Expected device 'cpu' with backend='kernel', got {device}")
+    module = load_word2vec()
+    if module is not None:
+        return "kernel", module
+    if backend == "kernel":
+        raise XlingError(f"Expected the compiled word2vec kernel, but it could not be built: {kernel_error()}")
+    return "torch", None
+
+
+# ---------------------------------------------------------------- checkpoints
+def resume_key(trainer, vocabularies: list[Vocabulary], n_tokens: list[int]) -> dict:
+    """What a checkpoint must match to be resumed: the trainer, its model settings and the corpus.
+
+    Returns
+    -------
+    dict
+        ``trainer`` (class name), ``settings`` (repr of each setting that
+        changes the model), ``corpus`` (digest of the vocabularies and their
+        counts) and ``n_tokens`` (training tokens per language).
+    """
+    h = hashlib.sha256()
+    for vocab in vocabularies:
+        h.update("\x00".join(vocab.words).encode("utf-8") + b"\x01")
+        h.update(np.ascontiguousarray(vocab.counts, dtype=np.int64).tobytes())
+    params = trainer.get_params(deep=False)
+    return {
+        "trainer": type(trainer).__name__,
+        "settings": {k: repr(v) for k, v in sorted(params.items()) if k not in _NOT_IN_RESUME_KEY},
+        "corpus": h.hexdigest(),
+        "n_tokens": [int(n) for n in n_tokens],
+    }
+
+
+def save_checkpoint(path: Path, key: dict, epoch: int, history: list, **payload) -> None:
+    """Write a checkpoint after ``epoch`` atomically: an interruption keeps the previous one."""
+    state = {"format": CHECKPOINT_FORMAT, "key": key, "epoch": int(epoch), "history": list(history), **payload}
+    with atomic_output(path, "wb") as fh:
+        torch.save(state, fh)
+    logger.info("checkpoint after epoch %d written to %s", epoch, path)
+
+
+def load_checkpoint(path: Path, key: dict) -> dict | None:
+    """The checkpoint at ``path`` when it matches ``key``; None when there is none.
+
+    Raises
+    ------
+    XlingError
+        The file is not a readable checkpoint.
+    ValueError
+        It comes from another trainer, other settings or another corpus (the message says which).
+    """
+    if not path.exists():
+        logger.info("no checkpoint at %s; training from the start", path)
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise XlingError(f"Expected a readable xling checkpoint at {path}, got {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"Expected a checkpoint of format {CHECKPOINT_FORMAT} in {path}, got format {got!r}; "
+                         "use another checkpoint_dir or resume=False")
+    old = state["key"]
+    if old["corpus"] != key["corpus"] or old["n_tokens"] != key["n_tokens"]:
+        raise ValueError(f"Expected the corpus of the checkpoint {path} ({old['n_tokens']} training tokens), got "
+                         f"{key['n_tokens']} tokens or another vocabulary; use another checkpoint_dir or resume=False")
+    if old["trainer"] != key["trainer"] or old["settings"] != key["settings"]:
+        diff = sorted(k for k in set(old["settings"]) | set(key["settings"])
+                      if old["settings"].get(k) != key["settings"].get(k))
+        raise ValueError(f"Expected a checkpoint of {key['trainer']} with the same settings in {path}, got one of "
+                         f"{old['trainer']} differing in {diff or 'nothing'}; use another checkpoint_dir or resume=False")
+    return state
 
 
 class Word2VecTrainer(BaseTrainer):
@@ -87,75 +224,6 @@ class Word2VecTrainer(BaseTrainer):
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
 
-    # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        for name in ("vector_size", "window", "min_count", "epochs", "batch_words", "workers"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Expected {name} to be an integer >= 1, got {value!r}")
-        if not isinstance(self.negative, (int, np.integer)) or not 1 <= self.negative <= 64:
-            raise ValueError(f"Expected negative to be an integer in 1..64, got {self.negative!r}")
-        if self.max_vocab_size is not None and self.max_vocab_size < 1:
-            raise ValueError(f"Expected max_vocab_size >= 1 or None, got {self.max_vocab_size!r}")
-        if not 0 <= self.sample < 1:
-            raise ValueError(f"Expected 0 <= sample < 1, got {self.sample!r}")
-        if not 0 < self.alpha or not 0 <= self.min_alpha <= self.alpha:
-            raise ValueError(f"Expected 0 <= min_alpha <= alpha and alpha > 0, got alpha={self.alpha!r}, "
-                             f"min_alpha={self.min_alpha!r}")
-        if self.backend not in _BACKENDS:
-            raise ValueError(f"Expected backend in {_BACKENDS}, got {self.backend!r}")
-        if self.resume and self.checkpoint_dir is None:
-            raise ValueError("Expected checkpoint_dir with resume=True, got checkpoint_dir=None")
-
-    def _choose_backend(self, device: torch.device):
-        if self.backend == "torch" or (self.backend == "auto" and device.type != "cpu"):
-            return "torch", None
-        if device.type != "cpu":
-            raise ValueError(f"Expected device 'cpu' with backend='kernel', got {device}")
-        module = load_word2vec()
-        if module is not None:
-            return "kernel", module
-        if self.backend == "kernel":
-            raise XlingError(f"Expected the compiled word2vec kernel, but it could not be built: {kernel_error()}")
-        return "torch", None
-
-    # ------------------------------------------------------------- checkpoint
-    def _checkpoint_path(self) -> Path | None:
-        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_NAME
-
-    def _model_params(self) -> dict:
-        return {"cbow": self._cbow, "vector_size": int(self.vector_size)}
-
-    def _save_checkpoint(self, path: Path, vocab: Vocabulary, syn0, syn1, rng, epoch: int, history) -> None:
-        state = {
-            "format": 1,
-            "params": self._model_params(),
-            "words": list(vocab.words),
-            "counts": torch.from_numpy(vocab.counts.copy()),
-            "n_tokens": vocab.n_tokens,
-            "syn0": syn0.detach().cpu().clone(),
-            "syn1": syn1.detach().cpu().clone(),
-            "rng_state": rng.bit_generator.state,
-            "epoch": epoch,
-            "history": history,
-        }
-        # atomic_output renames only a complete file, so an interruption keeps the previous checkpoint.
-        with atomic_output(path, "wb") as fh:
-            torch.save(state, fh)
-        logger.info("checkpoint after epoch %d written to %s", epoch, path)
-
-    def _load_checkpoint(self, path: Path) -> dict:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise XlingError(f"Expected a readable xling checkpoint at {path}, got {type(exc).__name__}: {exc}") from exc
-        if state.get("format") != 1 or state.get("params") != self._model_params():
-            raise ValueError(
-                f"Expected a checkpoint of {self._model_params()} in {path}, got {state.get('params')}; "
-                "use another checkpoint_dir or resume=False"
-            )
-        return state
-
     # -------------------------------------------------------------------- fit
     def fit(self, corpus) -> "Word2VecTrainer":
         """Train on ``corpus``.
@@ -171,42 +239,34 @@ class Word2VecTrainer(BaseTrainer):
         self
             With ``embeddings_`` (input vectors, shape (n_words, vector_size)),
             ``context_vectors_`` (ndarray, output vectors of the same shape),
-            ``vocabulary_``, ``history_`` (one dict per epoch: ``epoch``,
-            ``loss`` (mean negative-sampling loss per prediction), ``words``,
+            ``vocabulary_``, ``history_`` (one step event per epoch, see
+            :mod:`xling._progress`: ``phase`` "train", ``step`` the epoch,
+            ``total`` = ``epochs``, ``progress``, ``loss`` (mean
+            negative-sampling loss per prediction), ``words``, ``words_kept``,
             ``seconds``, ``words_per_sec``, ``backend``) and ``backend_``.
         """
-        self._check_params()
+        check_word2vec_params(self)
+        check_corpus(corpus)
         device = resolve_device(self.device)
-        backend, module = self._choose_backend(device)
+        backend, module = choose_backend(self.backend, device)
         rng = check_random_state(self.random_state)
-        ckpt_path = self._checkpoint_path()
-        state = None
-        if self.resume and ckpt_path is not None:
-            if ckpt_path.exists():
-                state = self._load_checkpoint(ckpt_path)
-            else:
-                logger.info("no checkpoint at %s; training from the start", ckpt_path)
+        ckpt_path = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_NAME
 
         t0 = time.perf_counter()
+        vocab, encoded = encode_corpus(corpus, min_count=self.min_count, max_vocab_size=self.max_vocab_size)
+        key = resume_key(self, [vocab], [len(encoded)])
+        state = load_checkpoint(ckpt_path, key) if self.resume else None
         if state is None:
-            vocab, encoded = encode_corpus(corpus, min_count=self.min_count, max_vocab_size=self.max_vocab_size)
             dim = int(self.vector_size)
             gen = torch_generator(rng)
             # word2vec's initialisation: inputs uniform in [-0.5, 0.5) / dim, outputs zero.
             syn0 = (torch.rand(len(vocab), dim, generator=gen) - 0.5) / dim
             syn1 = torch.zeros(len(vocab), dim)
-            start_epoch, history = 0, []
+            start_epoch, self.history_ = 0, []
         else:
-            vocab = Vocabulary(state["words"], state["counts"].numpy(), state["n_tokens"])
-            vocab, encoded = encode_corpus(corpus, vocabulary=vocab)
-            if vocab.n_tokens != state["n_tokens"] or not np.array_equal(vocab.counts, state["counts"].numpy()):
-                raise ValueError(
-                    f"Expected the corpus of the checkpoint {ckpt_path} ({state['n_tokens']} tokens), "
-                    f"got {vocab.n_tokens} tokens"
-                )
             syn0, syn1 = state["syn0"], state["syn1"]
             rng.bit_generator.state = state["rng_state"]
-            start_epoch, history = int(state["epoch"]), list(state["history"])
+            start_epoch, self.history_ = int(state["epoch"]), list(state["history"])
             logger.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
         logger.info(
             "%s: %d words, %d training tokens, %d sentences (encoded in %.1fs); %s path on %s with %d worker(s)",
@@ -222,61 +282,47 @@ class Word2VecTrainer(BaseTrainer):
         runner = (_KernelRunner if backend == "kernel" else _TorchRunner)(
             self, module, encoded, syn0, syn1, keep, alias_prob, alias_idx, device
         )
-        total = max(len(encoded), 1) * self.epochs
         threads = torch.get_num_threads()
         if backend == "torch" and device.type == "cpu":
             torch.set_num_threads(int(self.workers))
         try:
-            history = self._train_epochs(runner, encoded, vocab, syn0, syn1, rng, start_epoch, total, history,
-                                         backend, ckpt_path)
+            for epoch in range(start_epoch, self.epochs):
+                record = self._train_epoch(runner, encoded, rng, epoch, backend)
+                if ckpt_path is not None:
+                    save_checkpoint(ckpt_path, key, epoch + 1, [*self.history_, record], syn0=syn0.detach().cpu().clone(),
+                                    syn1=syn1.detach().cpu().clone(), rng_state=rng.bit_generator.state)
+                emit(self, record)
         finally:
             torch.set_num_threads(threads)
 
         self.vocabulary_ = vocab
         self.embeddings_ = Embeddings(vocab.words, syn0.detach().cpu().numpy())
         self.context_vectors_ = syn1.detach().cpu().numpy()
-        self.history_ = history
         self.backend_ = backend
         return self
 
-    def _train_epochs(self, runner, encoded, vocab, syn0, syn1, rng, start_epoch, total, history, backend,
-                      ckpt_path):
-        for epoch in range(start_epoch, self.epochs):
-            e0 = time.perf_counter()
-            loss_sum, terms, words = 0.0, 0, 0
-            for done, (l_sum, n_terms, n_words) in runner.epoch(epoch, total, rng):
-                loss_sum, terms, words = loss_sum + l_sum, terms + n_terms, words + n_words
-                elapsed = time.perf_counter() - e0
-                self._emit({
-                    "event": "progress",
-                    "epoch": epoch + 1,
-                    "progress": (epoch * len(encoded) + done) / total,
-                    "words_per_sec": done / elapsed if elapsed > 0 else 0.0,
-                    "loss": loss_sum / max(terms, 1),
-                })
-            seconds = time.perf_counter() - e0
-            loss = loss_sum / max(terms, 1)
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"Loss became {loss} in epoch {epoch + 1}; lower alpha")
-            record = {
-                "epoch": epoch + 1,
-                "loss": loss,
-                "words": len(encoded),
-                "words_kept": words,
-                "seconds": seconds,
-                "words_per_sec": len(encoded) / seconds if seconds > 0 else float("inf"),
-                "backend": backend,
-            }
-            history.append(record)
-            logger.info(
-                "epoch %d/%d: loss %.4f, %.0f words/s (%s path, %.1fs)",
-                epoch + 1, self.epochs, loss, record["words_per_sec"], backend, seconds,
-            )
-            if ckpt_path is not None:
-                self._save_checkpoint(ckpt_path, vocab, syn0, syn1, rng, epoch + 1, history)
-            self._emit({"event": "epoch_end", "epoch": epoch + 1, "progress": (epoch + 1) / self.epochs,
-                        "words_per_sec": record["words_per_sec"], "loss": loss})
-        return history
+    def _train_epoch(self, runner, encoded: EncodedCorpus, rng, epoch: int, backend: str) -> dict:
+        """One epoch, with progress events; returns its step event (not yet emitted)."""
+        n = len(encoded)
+        total = max(n, 1) * self.epochs
+        e0 = time.perf_counter()
+        loss_sum, terms, words = 0.0, 0, 0
+        for done, (l_sum, n_terms, n_words) in runner.epoch(epoch, total, rng):
+            loss_sum, terms, words = loss_sum + l_sum, terms + n_terms, words + n_words
+            elapsed = time.perf_counter() - e0
+            emit(self, make_event("train", epoch + 1, self.epochs, (epoch * n + done) / total, partial=True,
+                                  loss=loss_sum / max(terms, 1),
+                                  words_per_sec=done / elapsed if elapsed > 0 else 0.0))
+        seconds = time.perf_counter() - e0
+        loss = loss_sum / max(terms, 1)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"Loss became {loss} in epoch {epoch + 1}; lower alpha")
+        record = make_event("train", epoch + 1, self.epochs, (epoch + 1) / self.epochs, loss=loss, words=n,
+                            words_kept=words, seconds=seconds,
+                            words_per_sec=n / seconds if seconds > 0 else float("inf"), backend=backend)
+        logger.info("epoch %d/%d: loss %.4f, %.0f words/s (%s path, %.1fs)",
+                    epoch + 1, self.epochs, loss, record["words_per_sec"], backend, seconds)
+        return record
 
 
 def _alpha_at(trainer: Word2VecTrainer, position, total: int):

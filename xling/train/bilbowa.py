@@ -17,8 +17,6 @@ into batches, each pair's gradient pulls exactly its own two means together.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
 import torch
 
 from xling.train._joint import JointTrainer, _row_scale
@@ -125,15 +123,17 @@ class BilBOWA(JointTrainer):
         applies to the parallel sentences too.
     alpha, min_alpha : float
         Learning rate, decayed linearly from ``alpha`` to ``min_alpha`` over the run.
-    lambda_ : float
-        Weight ``λ`` of Ω: its updates use learning rate ``λ · lr`` (capped per
-        pair so that a step never moves the two means past each other, see
-        :func:`omega_step`). ``0`` gives two unrelated monolingual skip-gram
-        models (a control). On 12k Bible verses (en-es), P@10 rose from 0.01
-        (λ=0) and 0.18 (λ=10) to 0.39 at λ=100 and stayed there up to λ=1000.
-        The weight a pair needs grows with the monolingual text that one pass
-        over the pairs is spread along: on full novel corpora (10-25x the
-        parallel text) λ=1000 beat λ=100 (BENCHMARKS.md, joint objectives).
+    cross_weight : float, optional
+        Weight ``λ`` of Ω (``None``: 100): its updates use learning rate ``λ · lr``
+        (capped per pair so that a step never moves the two means past each
+        other, see :func:`omega_step`). ``0`` gives two unrelated monolingual
+        skip-gram models (a control). On 12k Bible verses (en-es), P@10 rose
+        from 0.01 (λ=0) and 0.18 (λ=10) to 0.39 at λ=100 and stayed there up
+        to λ=1000. The weight a pair needs grows with the monolingual text that
+        one pass over the pairs is spread along: on full novel corpora (10-25x
+        the parallel text) λ=1000 beat λ=100 (BENCHMARKS.md, joint
+        objectives). Called ``lambda_`` before; that name is still accepted,
+        with a FutureWarning, until the next release.
     epochs : int
         Passes over the monolingual corpora; each pass also makes one pass over
         the parallel pairs, spread evenly along it.
@@ -148,12 +148,14 @@ class BilBOWA(JointTrainer):
     random_state : int, numpy Generator or None
         Seeds initialisation, subsampling, windows, negatives and the order of the parallel pairs.
     callbacks : sequence of callables
-        Called with event dicts: ``event`` ("progress" about every 1% of an
-        epoch, or "epoch_end"), ``epoch`` (1-based), ``progress`` (0..1 over
-        the run), ``words_per_sec``, ``loss`` (mean monolingual loss per
-        prediction so far in the epoch) and ``cross_loss`` (mean Ω per pair).
+        Called with the events of :mod:`xling._progress`: a progress event
+        about every 1% of an epoch and each epoch's step event (the one
+        appended to ``history_``), with ``words_per_sec``, ``loss`` and
+        ``mono_loss`` (mean monolingual loss per prediction so far in the
+        epoch) and ``cross_loss`` (mean Ω per pair).
     checkpoint_dir : path, optional
-        Where to write ``bilbowa.pt`` after each epoch (atomically).
+        Where to write ``bilbowa.pt`` after each epoch (atomically: an
+        interruption keeps the last complete one).
     resume : bool
         Continue from the checkpoint in ``checkpoint_dir`` when there is one
         (same data and hyperparameters, else ``ValueError``).
@@ -164,9 +166,13 @@ class BilBOWA(JointTrainer):
         Input vectors of each vocabulary, float32, shape (n_words, vector_size).
     src_vocabulary_, tgt_vocabulary_ : Vocabulary
     history_ : list of dict
-        Per epoch: ``epoch``, ``mono_loss`` (mean skip-gram loss per
-        prediction), ``cross_loss`` (mean Ω per parallel pair, before its
-        update), ``parallel_pairs``, ``words``, ``seconds``, ``words_per_sec``, ``backend``.
+        One step event per epoch (:mod:`xling._progress`: ``phase`` "train",
+        ``step`` the epoch, ``total`` = ``epochs``, ``progress``) with
+        ``loss`` = ``mono_loss`` (mean skip-gram loss per prediction),
+        ``cross_loss`` (mean Ω per parallel pair, before its update),
+        ``parallel_pairs``, ``words``, ``seconds``, ``words_per_sec``, ``backend``.
+    cross_weight_ : float
+        The weight used (``cross_weight``, or the default when None).
     n_parallel_pairs_ : int
         Parallel pairs kept; ``n_parallel_dropped_`` pairs had a side with no in-vocabulary word.
     backend_ : str
@@ -182,70 +188,9 @@ class BilBOWA(JointTrainer):
     """
 
     _checkpoint_name = "bilbowa.pt"
-
-    def __init__(
-        self,
-        vector_size: int = 100,
-        window: int = 5,
-        min_count: int = 5,
-        max_vocab_size: int | None = None,
-        negative: int = 5,
-        sample: float = 1e-3,
-        alpha: float = 0.025,
-        min_alpha: float = 0.0001,
-        lambda_: float = 100.0,
-        epochs: int = 5,
-        batch_words: int = 10000,
-        workers: int = 2,
-        device=None,
-        backend: str = "auto",
-        random_state=None,
-        callbacks: Sequence = (),
-        checkpoint_dir=None,
-        resume: bool = False,
-    ):
-        self.vector_size = vector_size
-        self.window = window
-        self.min_count = min_count
-        self.max_vocab_size = max_vocab_size
-        self.negative = negative
-        self.sample = sample
-        self.alpha = alpha
-        self.min_alpha = min_alpha
-        self.lambda_ = lambda_
-        self.epochs = epochs
-        self.batch_words = batch_words
-        self.workers = workers
-        self.device = device
-        self.backend = backend
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-
-    def fit(
-        self,
-        src_corpus: Iterable[Sequence[str]],
-        tgt_corpus: Iterable[Sequence[str]],
-        parallel: Iterable[tuple[Sequence[str], Sequence[str]]],
-    ) -> "BilBOWA":
-        """Train on two monolingual corpora and a sentence-aligned corpus.
-
-        Parameters
-        ----------
-        src_corpus, tgt_corpus : iterable of list of str
-            Token lists, e.g. :class:`xling.LineCorpus`.
-        parallel : iterable of (list of str, list of str)
-            Aligned sentence pairs, e.g. :class:`xling.ParallelCorpus`.
-
-        Returns
-        -------
-        self
-        """
-        self._fit_bilingual(src_corpus, tgt_corpus, parallel)
-        return self
+    _default_cross_weight = 100.0
 
     def _cross_step(self, W, C, s_ids, s_seg, t_ids, t_seg, n_pairs, lr, generator):
-        if self.lambda_ == 0:
+        if self._weight == 0:
             return float(omega(W, s_ids, s_seg, t_ids, t_seg, n_pairs).sum()), n_pairs
-        return omega_step(W, s_ids, s_seg, t_ids, t_seg, n_pairs, lr * self.lambda_), n_pairs
+        return omega_step(W, s_ids, s_seg, t_ids, t_seg, n_pairs, lr * self._weight), n_pairs

@@ -37,7 +37,8 @@ from typing import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from xling.train._base import BaseTrainer
+from xling._progress import emit, make_event
+from xling.train._base import BaseTrainer, check_corpus
 from xling.train.vocab import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -182,14 +183,18 @@ def cooccurrence_matrix(
 class CooccurrenceTrainer(BaseTrainer):
     """Shared first phases of the count-based trainers: vocabulary, then counts.
 
-    Subclasses implement ``_fit_counts(vocabulary, C)``, returning the vectors
-    (n_words, vector_size) and appending their own phases to ``history_``.
-    ``history_`` holds one dict per phase: ``phase``, ``seconds`` and sizes.
-    Callbacks receive ``event`` ("phase_end"), ``phase``, ``epoch`` (None),
-    ``progress`` (fixed shares per phase: vocabulary 0.15, counts 0.4, the
-    rest for the matrix and its decomposition), ``words_per_sec`` (over the
-    counting pass) and ``loss`` (None: there is no iterative loss).
+    Subclasses name their phases in ``_phases`` (the two shared ones first)
+    and implement ``_fit_counts(vocabulary, C)``, returning the vectors
+    (n_words, vector_size) and reporting their own phases with :meth:`_phase`.
+    Each phase is one step event (:mod:`xling._progress`), appended to
+    ``history_`` and sent to the callbacks: ``phase`` (its name), ``step``
+    (its number), ``total`` (the number of phases), ``progress`` (fixed
+    shares: vocabulary 0.15, counts 0.4, the rest for the matrix and its
+    decomposition), ``seconds`` and sizes (``words_per_sec`` for the
+    counting pass). There is no iterative loss.
     """
+
+    _phases: tuple[str, ...] = ("vocabulary", "cooccurrence")
 
     def _check_common(self) -> None:
         if not isinstance(self.vector_size, (int, np.integer)) or self.vector_size < 1:
@@ -205,10 +210,8 @@ class CooccurrenceTrainer(BaseTrainer):
 
     def _phase(self, name: str, start: float, progress: float, **sizes) -> None:
         seconds = time.perf_counter() - start
-        self.history_.append({"phase": name, "seconds": seconds, **sizes})
-        event = {"event": "phase_end", "phase": name, "epoch": None, "progress": progress, "loss": None,
-                 "words_per_sec": sizes.get("words_per_sec")}
-        self._emit(event)
+        emit(self, make_event(name, self._phases.index(name) + 1, len(self._phases), progress, seconds=seconds,
+                              **sizes))
 
     def fit(self, corpus) -> "CooccurrenceTrainer":
         """Build the vocabulary, count co-occurrences and decompose.
@@ -226,8 +229,7 @@ class CooccurrenceTrainer(BaseTrainer):
 
         self._check_common()
         self._check_params()
-        if isinstance(corpus, (str, bytes)):
-            raise TypeError("Expected an iterable of token lists (e.g. xling.LineCorpus), got a string")
+        check_corpus(corpus)
         self.history_ = []
         start = time.perf_counter()
         vocabulary = Vocabulary.build(corpus, min_count=self.min_count, max_vocab=self.max_vocab_size)

@@ -117,7 +117,8 @@ class PPMISVD(CooccurrenceTrainer):
     random_state : int, numpy Generator or None
         Seeds ARPACK's start vector.
     callbacks : sequence of callables
-        Called with one event dict per phase.
+        Called with one step event per phase (see
+        :class:`xling.train.cooccurrence.CooccurrenceTrainer`).
 
     Attributes
     ----------
@@ -127,8 +128,9 @@ class PPMISVD(CooccurrenceTrainer):
         Decreasing.
     vocabulary_ : xling.train.Vocabulary
     history_ : list of dict
-        One per phase: ``vocabulary``, ``cooccurrence``, ``ppmi``, ``svds``,
-        each with ``seconds`` and sizes.
+        One step event per phase (:mod:`xling._progress`; ``phase`` is
+        ``vocabulary``, ``cooccurrence``, ``ppmi`` or ``svds``), each with
+        ``seconds`` and sizes.
 
     Examples
     --------
@@ -165,6 +167,8 @@ class PPMISVD(CooccurrenceTrainer):
         self.tol = tol
         self.random_state = random_state
         self.callbacks = callbacks
+
+    _phases = ("vocabulary", "cooccurrence", "ppmi", "svds")
 
     def _check_params(self) -> None:
         if not self.context_smoothing > 0:

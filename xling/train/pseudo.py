@@ -27,7 +27,8 @@ from xling._utils import check_random_state
 from xling.embeddings import Embeddings
 from xling.exceptions import NotEnoughDataError
 from xling.lexicon import Lexicon
-from xling.train._base import BaseTrainer
+from xling.train._base import BaseJointTrainer, check_corpus
+from xling.train._word2vec import check_word2vec_params
 from xling.train.cbow import CBOW
 from xling.train.sgns import SkipGram
 
@@ -153,7 +154,7 @@ class _Chain:
             yield from part
 
 
-class PseudoBilingual(BaseTrainer):
+class PseudoBilingual(BaseJointTrainer):
     """Bilingual embeddings from a pseudo-bilingual corpus (Gouws & Søgaard 2015; Vulić & Moens 2016).
 
     Parameters
@@ -169,6 +170,9 @@ class PseudoBilingual(BaseTrainer):
     random_state : int, numpy Generator or None
         Seeds the replacements, the shuffles and the trainer.
 
+    The supervision of :meth:`fit` is a :class:`xling.Lexicon`; aligned
+    documents, when there are any, come as ``fit(..., documents=...)``.
+
     Attributes
     ----------
     src_embeddings_, tgt_embeddings_ : Embeddings
@@ -176,8 +180,10 @@ class PseudoBilingual(BaseTrainer):
     model_ : SkipGram or CBOW
         The fitted monolingual model over the prefixed vocabulary.
     history_ : list of dict
-        The model's per-epoch history (``loss`` is the loss on the mixed text:
+        The model's history: one step event per epoch, as in
+        :class:`xling.train.SkipGram` (``loss`` is the loss on the mixed text:
         there is no separate cross-lingual term).
+    backend_ : str
     n_replaced_, n_eligible_ : int
         Tokens replaced, and tokens that had a translation.
 
@@ -192,6 +198,8 @@ class PseudoBilingual(BaseTrainer):
     >>> sorted(model.src_embeddings_.words)
     ['cat', 'dog', 'runs', 'sleeps', 'the']
     """
+
+    supervision_kind = "lexicon"
 
     def __init__(
         self,
@@ -235,40 +243,46 @@ class PseudoBilingual(BaseTrainer):
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
 
-    def fit(self, src_corpus=None, tgt_corpus=None, lexicon: Lexicon | None = None, *, documents=None) -> "PseudoBilingual":
+    def fit(self, src_corpus: Iterable[Sequence[str]], tgt_corpus: Iterable[Sequence[str]], supervision: Lexicon,
+            *, documents: Iterable[tuple[Sequence[str], Sequence[str]]] | None = None) -> "PseudoBilingual":
         """Build the pseudo-bilingual corpus and train on it.
 
         Parameters
         ----------
-        src_corpus, tgt_corpus : iterable of list of str, optional
-            Monolingual corpora, mixed through ``lexicon`` (Gouws & Søgaard).
-        lexicon : Lexicon, optional
-            Source -> target translations; required with the corpora.
+        src_corpus, tgt_corpus : iterable of list of str
+            Monolingual corpora, mixed through ``supervision`` (Gouws &
+            Søgaard); restartable (read once per epoch). Either may be empty
+            (``[]``) to train from ``documents`` alone.
+        supervision : Lexicon
+            Source -> target translations (same case as the corpora); may be
+            empty (``Lexicon()``) when ``documents`` are given.
         documents : iterable of (list of str, list of str), optional
-            Aligned document pairs, merged and shuffled (Vulić & Moens); used
-            alone or added after the mixed corpora.
+            Aligned document pairs (e.g. :class:`xling.ParallelCorpus` with one
+            document a line), merged and shuffled (Vulić & Moens), added after
+            the mixed corpora. Data, not a setting, so it is an argument of
+            ``fit`` (keyword-only: the three positional arguments are those of
+            every joint trainer).
 
         Returns
         -------
         self
         """
-        if self.sg not in (0, 1):
+        check_word2vec_params(self)
+        if self.sg not in (0, 1) or isinstance(self.sg, bool):
             raise ValueError(f"Expected sg to be 1 (skip-gram) or 0 (CBOW), got {self.sg!r}")
-        have_mono = src_corpus is not None or tgt_corpus is not None
-        if have_mono and (src_corpus is None or tgt_corpus is None or lexicon is None):
-            raise ValueError("Expected src_corpus, tgt_corpus and lexicon together, got only some of them")
-        if not have_mono and documents is None:
-            raise ValueError("Expected src_corpus, tgt_corpus and lexicon, or documents, got neither")
+        check_corpus(src_corpus, "src_corpus")
+        check_corpus(tgt_corpus, "tgt_corpus")
+        if documents is not None:
+            check_corpus(documents, "documents")
         rng = check_random_state(self.random_state)
         mix_seed, doc_seed, model_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=3))
-        parts = []
-        mixed = None
-        if have_mono:
-            mixed = PseudoBilingualCorpus(src_corpus, tgt_corpus, lexicon, replace_prob=self.replace_prob,
-                                          random_state=mix_seed)
-            parts.append(mixed)
-        if documents is not None:
-            parts.append(MergedDocuments(documents, random_state=doc_seed))
+        # Checks replace_prob and the type of the lexicon before anything is read.
+        mixed = PseudoBilingualCorpus(src_corpus, tgt_corpus, supervision, replace_prob=self.replace_prob,
+                                      random_state=mix_seed)
+        if len(supervision) == 0 and documents is None:
+            raise ValueError("Expected a non-empty lexicon or aligned documents, got an empty lexicon and no "
+                             "documents (nothing would connect the two languages)")
+        parts = [mixed] if documents is None else [mixed, MergedDocuments(documents, random_state=doc_seed)]
         model = (SkipGram if self.sg == 1 else CBOW)(
             vector_size=self.vector_size, window=self.window, min_count=self.min_count,
             max_vocab_size=self.max_vocab_size, negative=self.negative, sample=self.sample, alpha=self.alpha,
@@ -280,9 +294,10 @@ class PseudoBilingual(BaseTrainer):
         self.src_embeddings_ = _strip(emb, SRC_PREFIX)
         self.tgt_embeddings_ = _strip(emb, TGT_PREFIX)
         self.model_ = model
+        # The model's own list: its callbacks (ours) received exactly these step events.
         self.history_ = model.history_
-        self.n_eligible_ = mixed.n_eligible if mixed is not None else 0
-        self.n_replaced_ = mixed.n_replaced if mixed is not None else 0
+        self.backend_ = model.backend_
+        self.n_eligible_, self.n_replaced_ = mixed.n_eligible, mixed.n_replaced
         return self
 
 

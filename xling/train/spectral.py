@@ -153,7 +153,7 @@ class SpectralEmbedding(CooccurrenceTrainer):
     random_state : int, numpy Generator or None
         Seeds ARPACK's start vector.
     callbacks : sequence of callables
-        Called with one event dict per phase (see
+        Called with one step event per phase (see
         :class:`xling.train.cooccurrence.CooccurrenceTrainer`).
 
     Attributes
@@ -164,9 +164,10 @@ class SpectralEmbedding(CooccurrenceTrainer):
         The top eigenvalues of M*, in decreasing order.
     vocabulary_ : xling.train.Vocabulary
     history_ : list of dict
-        One per phase: ``vocabulary``, ``cooccurrence``, ``target`` (sparse
-        part of M*), ``eigsh`` (with ``n_matvec`` and the largest relative
-        residual ``max_residual``), each with ``seconds``.
+        One step event per phase (:mod:`xling._progress`; ``phase`` is
+        ``vocabulary``, ``cooccurrence``, ``target`` (sparse part of M*) or
+        ``eigsh`` (with ``n_matvec`` and the largest relative residual
+        ``max_residual``)), each with ``seconds``.
 
     Examples
     --------
@@ -197,6 +198,8 @@ class SpectralEmbedding(CooccurrenceTrainer):
         self.ncv = ncv
         self.random_state = random_state
         self.callbacks = callbacks
+
+    _phases = ("vocabulary", "cooccurrence", "target", "eigsh")
 
     def _check_params(self) -> None:
         if not self.tol >= 0:

@@ -11,8 +11,6 @@ language and end up aligned.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
 import torch
 
 from xling.train._joint import JointTrainer, sgns_step
@@ -79,12 +77,14 @@ class TransGram(JointTrainer):
         Frequent-word subsampling threshold (0 disables); applies to the parallel sentences too.
     alpha, min_alpha : float
         Learning rate, decayed linearly over the run.
-    lambda_ : float
-        Weight of the cross-lingual terms: their updates use learning rate
-        ``λ · lr`` (a word repeated in a batch moves by the mean of its
-        gradients, so λ > 1 makes up for the batching). ``0`` gives two
-        unrelated monolingual models. On 4k Bible verses (en-es, 683 test
-        words of en-es.0-5000) NN P@1 was 0.17 at λ=1, 0.33 at λ=4, 0.41 at λ=12.
+    cross_weight : float, optional
+        Weight ``λ`` of the cross-lingual terms (``None``: 10): their updates
+        use learning rate ``λ · lr`` (a word repeated in a batch moves by the
+        mean of its gradients, so λ > 1 makes up for the batching). ``0``
+        gives two unrelated monolingual models. On 4k Bible verses (en-es, 683
+        test words of en-es.0-5000) NN P@1 was 0.17 at λ=1, 0.33 at λ=4, 0.41
+        at λ=12. Called ``lambda_`` before (still accepted, with a
+        FutureWarning, until the next release).
     epochs : int
         Passes over the monolingual corpora, each with one pass over the parallel pairs.
     batch_words, workers, device, backend, random_state, callbacks, checkpoint_dir, resume
@@ -97,9 +97,9 @@ class TransGram(JointTrainer):
         Input vectors, float32, shape (n_words, vector_size).
     src_vocabulary_, tgt_vocabulary_ : Vocabulary
     history_ : list of dict
-        Per epoch: ``epoch``, ``mono_loss``, ``cross_loss`` (mean loss per
-        cross-lingual prediction), ``parallel_pairs``, ``words``, ``seconds``,
-        ``words_per_sec``, ``backend``.
+        One step event per epoch, as in :class:`xling.train.BilBOWA`
+        (``cross_loss`` is the mean loss per cross-lingual prediction).
+    cross_weight_ : float
     n_parallel_pairs_, n_parallel_dropped_ : int
     backend_ : str
 
@@ -114,75 +114,14 @@ class TransGram(JointTrainer):
     """
 
     _checkpoint_name = "transgram.pt"
-
-    def __init__(
-        self,
-        vector_size: int = 100,
-        window: int = 5,
-        min_count: int = 5,
-        max_vocab_size: int | None = None,
-        negative: int = 5,
-        sample: float = 1e-3,
-        alpha: float = 0.025,
-        min_alpha: float = 0.0001,
-        lambda_: float = 10.0,
-        epochs: int = 5,
-        batch_words: int = 10000,
-        workers: int = 2,
-        device=None,
-        backend: str = "auto",
-        random_state=None,
-        callbacks: Sequence = (),
-        checkpoint_dir=None,
-        resume: bool = False,
-    ):
-        self.vector_size = vector_size
-        self.window = window
-        self.min_count = min_count
-        self.max_vocab_size = max_vocab_size
-        self.negative = negative
-        self.sample = sample
-        self.alpha = alpha
-        self.min_alpha = min_alpha
-        self.lambda_ = lambda_
-        self.epochs = epochs
-        self.batch_words = batch_words
-        self.workers = workers
-        self.device = device
-        self.backend = backend
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-
-    def fit(
-        self,
-        src_corpus: Iterable[Sequence[str]],
-        tgt_corpus: Iterable[Sequence[str]],
-        parallel: Iterable[tuple[Sequence[str], Sequence[str]]],
-    ) -> "TransGram":
-        """Train on two monolingual corpora and a sentence-aligned corpus.
-
-        Parameters
-        ----------
-        src_corpus, tgt_corpus : iterable of list of str
-            Token lists, e.g. :class:`xling.LineCorpus`.
-        parallel : iterable of (list of str, list of str)
-            Aligned sentence pairs, e.g. :class:`xling.ParallelCorpus`.
-
-        Returns
-        -------
-        self
-        """
-        self._fit_bilingual(src_corpus, tgt_corpus, parallel)
-        return self
+    _default_cross_weight = 10.0
 
     def _cross_step(self, W, C, s_ids, s_seg, t_ids, t_seg, n_pairs, lr, generator):
-        if self.lambda_ == 0:
+        if self._weight == 0:
             return 0.0, 0
         src, tgt = transgram_pairs(s_ids, s_seg, t_ids, t_seg, n_pairs)
         neg_src, neg_tgt = self._negatives
-        loss, lr = 0.0, lr * self.lambda_
+        loss, lr = 0.0, lr * self._weight
         for a in range(0, src.numel(), self._max_pairs):
             s, t = src[a:a + self._max_pairs], tgt[a:a + self._max_pairs]
             k = (s.numel(), int(self.negative))

@@ -7,7 +7,7 @@ import pytest
 
 from xling import ConvergenceWarning, Embeddings, Lexicon
 from xling.evaluate import bli
-from xling.map import Adversarial, AdversarialAutoencoder, map_to_hub
+from xling.map import Adversarial, AdversarialAutoencoder
 
 
 def rotation(d, rng):
@@ -58,40 +58,3 @@ def test_adversarial_refuses_a_lexicon():
     X = np.random.default_rng(3).normal(size=(50, 4))
     with pytest.raises(ValueError, match="pairs=None"):
         Adversarial(**FAST).fit(X, X, np.stack([np.arange(5)] * 2, axis=1))
-
-
-def three_languages(n=600, d=12, seed=4):
-    """A hub 'en' and two languages 'de', 'fr', each a noisy rotation of it."""
-    rng = np.random.default_rng(seed)
-    H = rng.normal(size=(n, d)) * np.linspace(2, 0.5, d)
-    spaces = {"en": Embeddings([f"en{i}" for i in range(n)], H)}
-    for lang in ("de", "fr"):
-        order = rng.permutation(n)  # rows in another order: word i sits at row where(order == i)
-        V = H @ rotation(d, rng) + 0.02 * rng.normal(size=H.shape)
-        spaces[lang] = Embeddings([f"{lang}{i}" for i in order], V[order])
-    lexicons = {lang: Lexicon((f"{lang}{i}", f"en{i}") for i in range(200)) for lang in ("de", "fr")}
-    return spaces, lexicons
-
-
-def test_a_non_hub_pair_is_evaluated_through_the_hub():
-    spaces, lexicons = three_languages()
-    al = map_to_hub(spaces, "en", lexicons, method="procrustes", normalize=None)
-    assert set(al.mappers) == {"de", "fr"} and al.coverage["de"].n_entries_used == 200
-    src, tgt = al.pair("de", "fr")
-    test = Lexicon((f"de{i}", f"fr{i}") for i in range(200, 600))  # words never in any lexicon
-    result = bli(src, tgt, test, method="csls", device="cpu")
-    assert result["p@1"] > 0.99 and result["coverage"] == 1.0
-    # the hub's own vectors are shared by every language
-    np.testing.assert_allclose(al.embeddings["en"].vectors, spaces["en"].vectors, atol=1e-5)
-
-
-def test_hub_rejects_two_sided_methods_and_missing_lexicons():
-    spaces, lexicons = three_languages()
-    with pytest.raises(ValueError, match="one-sided"):
-        map_to_hub(spaces, "en", lexicons, method="cca")
-    with pytest.raises(ValueError, match="fr→en lexicon"):
-        map_to_hub(spaces, "en", {"de": lexicons["de"]})
-    with pytest.raises(ValueError, match="hub"):
-        map_to_hub(spaces, "it", lexicons)
-    with pytest.raises(ValueError, match="method"):
-        map_to_hub(spaces, "en", lexicons, method="nope")

@@ -1,0 +1,409 @@
+"""Sharded retrieval and induction over torch.distributed: 2 and 3 CPU processes (gloo) against one process.
+
+Each spawn runs every function once in each process and saves the results;
+the tests compare them with the single-process functions. Process start-up
+(importing torch) dominates, so the spawns are few and shared by the tests.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+
+from xling import Embeddings
+from xling.distributed import (
+    DistributedError,
+    backend_for,
+    gather_rows,
+    init_from_env,
+    read_shard,
+    session,
+    shard_rows,
+    sharded_best_matches,
+    sharded_csls,
+    sharded_csls_terms,
+    sharded_induce_pairs,
+    sharded_inverted_softmax,
+    sharded_knn,
+    sharded_topk_mean,
+)
+from xling.exceptions import FormatError, NotEnoughDataError
+from xling.retrieval import (
+    DIRECTIONS,
+    best_matches,
+    csls,
+    csls_terms,
+    induce_pairs,
+    inverted_softmax,
+    knn,
+    topk_mean,
+)
+
+TIMEOUT = 20.0  # seconds a collective may wait in these tests (a killed rank must be noticed within it)
+OPTS = dict(batch_size=64, tile_size=96)  # several tiles per shard, so tile merging is exercised too
+
+
+# ---------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------
+def _rotation_problem(seed: int = 0):
+    """Z: a row-permuted rotation of X plus noise. Returns (X rotated, Z, where): x_i translates to z_{where[i]}."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(150, 24))
+    Q, _ = np.linalg.qr(rng.normal(size=(24, 24)))
+    perm = rng.permutation(150)  # Z row j is x_perm[j], rotated
+    Z = (X[perm] @ Q + 0.01 * rng.normal(size=(150, 24))).astype(np.float32)
+    # the sources mapped by the rotation (as a fitted orthogonal map would)
+    return (X @ Q).astype(np.float32), Z, np.argsort(perm)
+
+
+def _hubby_vectors(n: int, seed: int):
+    """Clustered vectors around a shared direction: hubs exist, so CSLS and NN disagree on some rows."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(12, 32))
+    X = centres[rng.integers(0, 12, n)] + 0.8 * rng.normal(size=(n, 32)) + 2.0 * rng.normal(size=32)
+    return X.astype(np.float32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The single-process references of these tiny problems run on one thread.
+
+    On a busy 2-core machine, two OpenMP threads make a 140 x 161 best_matches
+    take 0.6 s instead of 17 ms (the threads wait for each other).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    """Files the ranks read: the rotation problem as .npz, real-ish vectors as .vec and .bin."""
+    root = tmp_path_factory.mktemp("dist")
+    X, Z, where = _rotation_problem()
+    np.savez(root / "rotation.npz", X=X, Z=Z)
+    src = Embeddings([f"s{i}" for i in range(140)], _hubby_vectors(140, 1))
+    tgt = Embeddings([f"t{i}" for i in range(161)], _hubby_vectors(161, 2))
+    src.write(root / "src.vec")
+    tgt.write(root / "tgt.vec")
+    tgt.write(root / "tgt.bin")
+    return dict(root=root, X=X, Z=Z, where=where, src=Embeddings.read(root / "src.vec"),
+                tgt=Embeddings.read(root / "tgt.vec"))
+
+
+# ---------------------------------------------------------------------------
+# spawning
+# ---------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, case: str, root: str) -> None:
+    torch.set_num_threads(1)  # the ranks share the machine's cores
+    # what torchrun sets, plus xling's timeout
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      XLING_DIST_TIMEOUT=str(TIMEOUT))
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo stays on the loopback interface
+    assert init_from_env(device="cpu") and dist.get_backend() == "gloo"
+    out = Path(root) / case
+    try:
+        torch.save(_CASES[case](rank, world, Path(root)), out / f"{rank}.pt")
+    except Exception as exc:
+        traceback.print_exc()
+        (out / f"{rank}.err").write_text(f"{type(exc).__name__}: {exc}")
+        sys.exit(1)
+    dist.destroy_process_group()
+
+
+def _spawn(case: str, world: int, root: Path, wait: float = 120.0):
+    """Run ``case`` on ``world`` processes; returns (exit codes, seconds each took, results, error texts)."""
+    (root / case).mkdir()
+    # a fork server imports torch and xling once for all the ranks of all the spawns
+    # (each import takes seconds on a busy machine); it has run no OpenMP code, so forking it is safe
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "xling.distributed"])
+    port = _free_port()
+    procs = [ctx.Process(target=_worker, args=(r, world, port, case, str(root))) for r in range(world)]
+    start = time.monotonic()
+    for p in procs:
+        p.start()
+    took = []
+    for p in procs:
+        p.join(max(1.0, wait - (time.monotonic() - start)))
+        took.append(time.monotonic() - start)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    out = root / case
+    results = [torch.load(out / f"{r}.pt", weights_only=False) if (out / f"{r}.pt").exists() else None
+               for r in range(world)]
+    errors = [(out / f"{r}.err").read_text() if (out / f"{r}.err").exists() else None for r in range(world)]
+    return [p.exitcode for p in procs], took, results, errors
+
+
+# ---------------------------------------------------------------------------
+# cases (run in every rank)
+# ---------------------------------------------------------------------------
+def _compare_case(rank: int, world: int, root: Path) -> dict:
+    data = np.load(root / "rotation.npz")
+    X, Z = data["X"], data["Z"]
+    Zs = Z[shard_rows(len(Z), rank, world)]
+    res = {}
+    res["knn"] = sharded_knn(X, Zs, 5, **OPTS)
+    res["topk_mean"] = sharded_topk_mean(X, Zs, 7, **OPTS)
+    r_x, r_z = sharded_csls_terms(X, Zs, 10, **OPTS)
+    res["csls_terms"] = (r_x, gather_rows(r_z))
+    res["csls"] = sharded_csls(X[:40], Zs, 3, knn_k=10, sources=X, **OPTS)
+    res["isf"] = sharded_inverted_softmax(X[:40], Zs, 3, beta=20.0, sources=X, **OPTS)
+    # real-ish vectors, each rank reading only its rows of the target file
+    src = read_shard(root / "src.vec", 0, 1).embeddings.vectors
+    text, binary = read_shard(root / "tgt.vec"), read_shard(root / "tgt.bin")
+    res["shard"] = (text.rows, text.n_total, text.embeddings.words, text.embeddings.vectors,
+                    binary.embeddings.words, binary.embeddings.vectors)
+    T = text.embeddings.vectors
+    res["real_knn"] = sharded_knn(src, T, 4, **OPTS)
+    res["real_csls"] = sharded_csls(src, T, 4, knn_k=5, **OPTS)
+    res["real_isf"] = sharded_inverted_softmax(src, T, 4, beta=30.0, **OPTS)
+    for method in ("nn", "csls", "isf"):
+        m = sharded_best_matches(src, T, method=method, knn_k=5, **OPTS)
+        res[f"matches_{method}"] = (m.forward_score, m.forward_index, m.backward_score, m.backward_index)
+        for direction in DIRECTIONS:
+            res[f"pairs_{method}_{direction}"] = sharded_induce_pairs(src, T, method=method, direction=direction,
+                                                                      knn_k=5, **OPTS)
+    res["pairs_threshold"] = sharded_induce_pairs(src, T, method="csls", direction="union", threshold=0.1,
+                                                  knn_k=5, **OPTS)
+    res["pairs_max_rank"] = sharded_induce_pairs(src, T, method="csls", direction="intersection", max_rank=100,
+                                                 knn_k=5, **OPTS)
+    res["rotation_pairs"] = sharded_induce_pairs(X, Zs, method="csls", direction="forward", **OPTS)
+    return res
+
+
+def _failure_case(rank: int, world: int, root: Path) -> dict:
+    """Bad input on one rank; every rank must stop with the same message, and the group stays usable."""
+    messages = {}
+    for name, run in (
+        ("read", lambda: read_shard(root / "bad.vec")),
+        ("dim", lambda: sharded_knn(np.ones((4, 8)), np.ones((3, 8 if rank != 2 else 7)))),
+        ("queries", lambda: sharded_knn(np.ones((4 if rank != 2 else 5, 8)), np.ones((3, 8)))),
+        ("offset", lambda: sharded_knn(np.ones((4, 8)), np.ones((3, 8)), offset=0)),
+        ("nan", lambda: sharded_csls(np.ones((4, 8)), np.full((3, 8), np.nan if rank == 1 else 1.0))),
+    ):
+        try:
+            run()
+            messages[name] = None
+        except DistributedError as exc:
+            messages[name] = (str(exc), exc.rank, exc.__cause__ is not None)
+    torch.save(messages, root / "failure" / f"{rank}.messages")
+    raise DistributedError(messages["read"][0])  # exit non-zero as a CLI run would
+
+
+def _killed_case(rank: int, world: int, root: Path) -> dict:
+    if rank == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"knn": sharded_knn(np.eye(4), np.eye(4), 1)}
+
+
+_CASES = {"compare": _compare_case, "failure": _failure_case, "killed": _killed_case}
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
+def ranks(request, problem):
+    world = request.param
+    root = problem["root"] / f"w{world}"
+    root.mkdir()
+    for name in ("rotation.npz", "src.vec", "tgt.vec", "tgt.bin"):
+        (root / name).symlink_to(problem["root"] / name)
+    codes, _, results, errors = _spawn("compare", world, root)
+    assert codes == [0] * world, errors
+    return world, results
+
+
+# ---------------------------------------------------------------------------
+# tests without processes
+# ---------------------------------------------------------------------------
+def test_shard_rows_cover_the_rows_once_with_sizes_within_one():
+    for n, world in [(10, 3), (7, 7), (5, 8), (1000, 6)]:
+        parts = [shard_rows(n, r, world) for r in range(world)]
+        assert [p.start for p in parts[1:]] == [p.stop for p in parts[:-1]]
+        assert parts[0].start == 0 and parts[-1].stop == n
+        sizes = [p.stop - p.start for p in parts]
+        assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(ValueError, match="rank < world"):
+        shard_rows(10, 3, 3)
+
+
+def test_without_a_process_group_the_single_process_functions_run():
+    X, Z, where = _rotation_problem()
+    assert not init_from_env()  # no torchrun environment here
+    with session() as active:
+        assert not active
+    assert backend_for("cpu") == "gloo"
+    s, i = sharded_knn(X, Z, 3)
+    s0, i0 = knn(X, Z, 3)
+    assert torch.equal(i, i0) and torch.equal(s, s0)
+    assert np.array_equal(sharded_induce_pairs(X, Z, method="csls"), induce_pairs(X, Z, method="csls"))
+
+
+@pytest.mark.parametrize("name", ["tgt.vec", "tgt.bin", "tgt.vec.gz"])
+def test_read_shard_reads_exactly_its_rows(problem, name):
+    root, tgt = problem["root"], problem["tgt"]
+    if name.endswith(".gz"):
+        tgt.write(root / name)
+    for world in (1, 2, 3, 5):
+        words, parts = [], []
+        for rank in range(world):
+            shard = read_shard(root / name, rank, world)
+            assert shard.n_total == len(tgt) and shard.embeddings.words == tgt.words[shard.rows]
+            words += shard.embeddings.words
+            parts.append(shard.embeddings.vectors)
+        assert words == tgt.words
+        assert np.array_equal(np.concatenate(parts), tgt.vectors)
+    limited = read_shard(root / name, 1, 2, limit=50)
+    assert limited.rows == slice(25, 50) and limited.embeddings.words == tgt.words[25:50]
+
+
+def test_read_shard_errors_name_the_line_of_the_whole_file(tmp_path, problem):
+    lines = (problem["root"] / "tgt.vec").read_text().splitlines(keepends=True)
+    lines[120] = "bad 1 2\n"  # line 121 of the file, row 119: in the last of 3 shards
+    (tmp_path / "bad.vec").write_text("".join(lines))
+    assert read_shard(tmp_path / "bad.vec", 0, 3).embeddings.words[0] == "t0"  # rows 0-53: fine
+    with pytest.raises(FormatError, match=r"bad\.vec:121: Expected a word and 32 values, got 2"):
+        read_shard(tmp_path / "bad.vec", 2, 3)
+    (tmp_path / "short.vec").write_text("".join(lines[:100]))
+    with pytest.raises(FormatError, match="truncated"):
+        read_shard(tmp_path / "short.vec", 2, 3)
+    (tmp_path / "tiny.vec").write_text("2 2\na 1 0\nb 0 1\n")
+    with pytest.raises(NotEnoughDataError, match="at least one vector per rank, got 2 vectors for 3 ranks"):
+        read_shard(tmp_path / "tiny.vec", 0, 3)
+
+
+# ---------------------------------------------------------------------------
+# sharded against single-process
+# ---------------------------------------------------------------------------
+def _same(sharded, single, scale: float = 1.0):
+    """Identical indices, and scores within 1e-6 times the size of the terms they are made of.
+
+    A score is a difference of terms of size ``scale`` (2 cos and r for CSLS,
+    beta cos and a log-normaliser near beta for inverted softmax), each exact
+    to float32 rounding of a product whose tiling (and thread count) differs
+    between one process and a shard: the single-process function itself moves
+    by 1.9e-6 on beta = 20 scores when only its tile size changes.
+    """
+    (s, i), (s0, i0) = sharded, single
+    assert torch.equal(i, i0)
+    assert torch.allclose(s, s0, atol=1e-6 * scale, rtol=0)
+
+
+def test_every_rank_gets_the_same_result(ranks):
+    world, results = ranks
+    for key, value in results[0].items():
+        if key == "shard":
+            continue
+        for other in results[1:]:
+            a, b = value, other[key]
+            if isinstance(a, np.ndarray):
+                assert np.array_equal(a, b), key
+            else:
+                assert all(torch.equal(x, y) for x, y in zip(a, b)), key
+
+
+def test_sharded_retrieval_equals_single_process_on_the_rotation(ranks, problem):
+    _, results = ranks
+    X, Z, where = problem["X"], problem["Z"], problem["where"]
+    res = results[-1]
+    _same(res["knn"], knn(X, Z, 5, **OPTS))
+    assert np.array_equal(res["knn"][1][:, 0].numpy(), where)  # the rotation is recovered
+    assert torch.allclose(res["topk_mean"], topk_mean(X, Z, 7, **OPTS), atol=1e-6, rtol=0)
+    r_x, r_z = csls_terms(X, Z, 10, **OPTS)
+    assert torch.allclose(res["csls_terms"][0], r_x, atol=1e-6, rtol=0)
+    assert torch.allclose(res["csls_terms"][1], r_z, atol=1e-6, rtol=0)
+    _same(res["csls"], csls(X[:40], Z, 3, knn_k=10, sources=X, **OPTS), scale=2.0)
+    _same(res["isf"], inverted_softmax(X[:40], Z, 3, beta=20.0, sources=X, **OPTS), scale=20.0)
+    assert np.array_equal(res["rotation_pairs"], np.stack([np.arange(150), where], axis=1))
+
+
+def test_sharded_retrieval_equals_single_process_on_vectors_read_by_shard(ranks, problem):
+    world, results = ranks
+    src, tgt = problem["src"].vectors, problem["tgt"].vectors
+    words = [w for r in results for w in r["shard"][2]]
+    assert words == problem["tgt"].words
+    assert np.array_equal(np.concatenate([r["shard"][3] for r in results]), tgt)
+    assert np.array_equal(np.concatenate([r["shard"][5] for r in results]), tgt)  # .bin shards
+    res = results[0]
+    _same(res["real_knn"], knn(src, tgt, 4, **OPTS))
+    single_csls = csls(src, tgt, 4, knn_k=5, **OPTS)
+    _same(res["real_csls"], single_csls, scale=2.0)
+    # the data has hubs, so CSLS really differs from the nearest neighbour here
+    assert (single_csls[1][:, 0] != knn(src, tgt, 1)[1][:, 0]).sum() >= 10
+    _same(res["real_isf"], inverted_softmax(src, tgt, 4, beta=30.0, **OPTS), scale=30.0)
+
+
+def test_sharded_induction_equals_single_process(ranks, problem):
+    _, results = ranks
+    src, tgt = problem["src"].vectors, problem["tgt"].vectors
+    res = results[0]
+    for method, scale in (("nn", 1.0), ("csls", 2.0), ("isf", 30.0)):
+        m = best_matches(src, tgt, method=method, knn_k=5, **OPTS)
+        fv, fi, bv, bi = res[f"matches_{method}"]
+        _same((fv, fi), (m.forward_score, m.forward_index), scale)
+        _same((bv, bi), (m.backward_score, m.backward_index), scale)
+        for direction in DIRECTIONS:
+            single = induce_pairs(src, tgt, method=method, direction=direction, knn_k=5, **OPTS)
+            assert np.array_equal(res[f"pairs_{method}_{direction}"], single), (method, direction)
+    union = induce_pairs(src, tgt, method="csls", direction="union", threshold=0.1, knn_k=5, **OPTS)
+    assert 0 < len(union) < len(res["pairs_csls_union"])  # the threshold removes some pairs
+    assert np.array_equal(res["pairs_threshold"], union)
+    mutual = induce_pairs(src, tgt, method="csls", direction="intersection", max_rank=100, knn_k=5, **OPTS)
+    assert np.array_equal(res["pairs_max_rank"], mutual) and mutual[:, 1].max() < 100
+
+
+# ---------------------------------------------------------------------------
+# failures
+# ---------------------------------------------------------------------------
+def test_one_rank_with_bad_input_stops_every_rank_with_its_message(problem):
+    root = problem["root"] / "fail"
+    root.mkdir()
+    lines = (problem["root"] / "tgt.vec").read_text().splitlines(keepends=True)
+    lines[70] = "oops 1 2\n"  # line 71, row 69: rank 1's shard of 3 (rows 54-107)
+    (root / "bad.vec").write_text("".join(lines))
+    codes, _, _, errors = _spawn("failure", 3, root)
+    assert codes == [1, 1, 1]
+    messages = [torch.load(root / "failure" / f"{r}.messages") for r in range(3)]
+    for rank, m in enumerate(messages):
+        text, failed, chained = m["read"]
+        assert text.startswith("rank 1 of 3 failed while reading its shard: ")
+        assert f"{root / 'bad.vec'}:71: Expected a word and 32 values, got 2" in text
+        assert failed == 1 and chained == (rank == 1)  # the failing rank keeps its own exception as the cause
+        assert m["dim"][0].startswith("rank 2 of 3 failed while scoring the queries against the key shard (knn)")
+        assert "Expected queries and keys of the same dimension, got 8 and 7" in m["dim"][0]
+        assert m["queries"][0] == ("Expected the same queries (rows x dim) and dimension on every rank, "
+                                   "got rank 0: 4 x 8, rank 1: 4 x 8, rank 2: 5 x 8")
+        assert m["offset"][0] == "rank 1 of 3: expected the shards in rank order, so its shard starts at row 3, " \
+                                 "got offset=0"
+        assert m["nan"][0].startswith("rank 1 of 3 failed while scoring") and "NaN or inf in row 0" in m["nan"][0]
+        assert errors[rank].startswith("DistributedError: rank 1 of 3 failed while reading its shard")
+
+
+def test_a_killed_rank_makes_the_others_exit_non_zero_within_the_timeout(problem):
+    root = problem["root"] / "kill"
+    root.mkdir()
+    codes, took, results, errors = _spawn("killed", 2, root, wait=TIMEOUT + 40)
+    assert codes[1] == -signal.SIGKILL
+    assert codes[0] not in (0, None) and results[0] is None
+    assert took[0] < TIMEOUT + 30  # start-up plus at most the collective timeout: no hang
+    assert "a collective failed while" in errors[0] and "another rank stopped" in errors[0]

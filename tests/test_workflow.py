@@ -1,0 +1,77 @@
+"""The library workflow :func:`xling.align`: what ``xling align`` runs, callable from Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xling import Alignment, Embeddings, Lexicon, XlingError, align, bli
+from xling.map import Procrustes
+
+
+def rotation(d: int, rng) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return q
+
+
+def three_languages(n=600, d=12, seed=4):
+    """A hub 'en' and two languages 'de', 'fr', each a noisy rotation of it."""
+    rng = np.random.default_rng(seed)
+    H = rng.normal(size=(n, d)) * np.linspace(2, 0.5, d)
+    spaces = {"en": Embeddings([f"en{i}" for i in range(n)], H)}
+    for lang in ("de", "fr"):
+        order = rng.permutation(n)  # rows in another order: word i sits at row where(order == i)
+        V = H @ rotation(d, rng) + 0.02 * rng.normal(size=H.shape)
+        spaces[lang] = Embeddings([f"{lang}{i}" for i in order], V[order])
+    lexicons = {lang: Lexicon((f"{lang}{i}", f"en{i}") for i in range(200)) for lang in ("de", "fr")}
+    return spaces, lexicons
+
+
+def test_a_non_hub_pair_is_evaluated_through_the_hub():
+    spaces, lexicons = three_languages()
+    tests = {lang: Lexicon((f"{lang}{i}", f"en{i}") for i in range(200, 600)) for lang in ("de", "fr")}
+    result = align(spaces, "en", lexicons, params={"normalize": None}, evals=tests, retrieval=("csls",), device="cpu")
+    assert set(result.alignments) == {"de", "fr"}
+    assert result.report["sources"]["de"]["lexicon_coverage"]["n_entries_used"] == 200
+    assert result.report["sources"]["fr"]["bli"]["csls"]["p@1"] > 0.99
+    src, tgt = result.pair("de", "fr")
+    test = Lexicon((f"de{i}", f"fr{i}") for i in range(200, 600))  # words never in any lexicon
+    assert bli(src, tgt, test, method="csls", device="cpu")["p@1"] > 0.99
+    # the hub's own vectors are shared by every language, and each alignment reproduces its space
+    np.testing.assert_allclose(result.embeddings["en"].vectors, spaces["en"].vectors, atol=1e-5)
+    for lang, alignment in result.alignments.items():
+        assert isinstance(alignment, Alignment) and (alignment.src_lang, alignment.tgt_lang) == (lang, "en")
+        np.testing.assert_allclose(alignment.apply(spaces[lang]).vectors, result.embeddings[lang].vectors, atol=1e-6)
+
+
+def test_a_mapper_instance_is_cloned_per_language():
+    spaces, lexicons = three_languages()
+    template = Procrustes(normalize=None)
+    result = align(spaces, "en", lexicons, method=template)
+    assert result.mappers["de"] is not result.mappers["fr"] and not hasattr(template, "x_map_")
+
+
+def test_hub_rejects_two_sided_methods_missing_lexicons_and_bad_settings():
+    spaces, lexicons = three_languages()
+    with pytest.raises(XlingError, match="moves the target space differently for each source"):
+        align(spaces, "en", lexicons, method="cca")
+    with pytest.raises(XlingError, match=r"needs a seed lexicon for every source; none for \['fr'\]"):
+        align(spaces, "en", {"de": lexicons["de"]})
+    with pytest.raises(XlingError, match="Expected the target among the languages"):
+        align(spaces, "it", lexicons)
+    with pytest.raises(XlingError, match="Unknown method 'nope'"):
+        align(spaces, "en", lexicons, method="nope")
+    with pytest.raises(XlingError, match="Expected lexicons keyed by source languages"):
+        align(spaces, "en", {**lexicons, "en": lexicons["de"]})
+    with pytest.raises(XlingError, match="Method 'rcsls': expected a number for setting 'lr', got 'fast'"):
+        align(spaces, "en", lexicons, method="rcsls", params={"lr": "fast"})
+    with pytest.raises(XlingError, match="unknown mapper 'nope' for setting 'mapper'"):
+        align(spaces, "en", lexicons, method="selflearning", params={"mapper": "nope"})
+
+
+def test_self_learning_takes_its_inner_solver_by_name():
+    spaces, lexicons = three_languages()
+    spaces.pop("fr"), lexicons.pop("fr")  # multi-step moves both sides: one pair only
+    result = align(spaces, "en", lexicons, method="selflearning",
+                   params={"mapper": "artetxe2018-supervised", "max_iter": 3, "vocabulary_cutoff": 300}, device="cpu")
+    assert type(result.mappers["de"].mapper_).__name__ == "Artetxe2018Supervised"

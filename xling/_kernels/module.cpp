@@ -1,0 +1,134 @@
+// Python bindings of the kernels over numpy arrays (pybind11, no torch ABI).
+//
+// Built once per instruction set as the module XLING_MODULE_NAME (_portable,
+// _avx2 or _avx512; see CMakeLists.txt). Arrays are taken without conversion:
+// the kernels update their outputs in place, so a copy made to fix a dtype or
+// a stride would silently drop the update. The callers are xling's own thin
+// wrappers (xling/_kernels/__init__.py), so bad arguments are programming
+// errors and raise ValueError/TypeError with the expected and the found.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "kernels.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+template <typename T>
+using Array = py::array_t<T, py::array::c_style>;
+
+template <typename T>
+void check_matrix(const Array<T>& a, const char* name) {
+  if (a.ndim() != 2) {
+    throw py::value_error(std::string("Expected ") + name + " to be a matrix, got " + std::to_string(a.ndim()) +
+                          " dimensions");
+  }
+}
+
+template <typename T>
+void check_length(const Array<T>& a, py::ssize_t n, const char* name) {
+  if (a.size() != n) {
+    throw py::value_error(std::string("Expected ") + name + " of " + std::to_string(n) + " values, got " +
+                          std::to_string(a.size()));
+  }
+}
+
+void fold_tile(Array<float> S, Array<float> row_top, Array<float> col_top, int64_t n_threads) {
+  check_matrix(S, "S");
+  check_matrix(row_top, "row_top");
+  check_matrix(col_top, "col_top");
+  const int64_t n = S.shape(0), m = S.shape(1);
+  if (row_top.shape(0) != n || col_top.shape(0) != m) {
+    throw py::value_error("Expected row_top of " + std::to_string(n) + " rows and col_top of " + std::to_string(m) +
+                          " rows, got " + std::to_string(row_top.shape(0)) + " and " +
+                          std::to_string(col_top.shape(0)));
+  }
+  if (n_threads < 1) throw py::value_error("Expected n_threads >= 1, got " + std::to_string(n_threads));
+  const float* s = S.data();
+  float* rows = row_top.mutable_data();
+  float* cols = col_top.mutable_data();
+  const int64_t kr = row_top.shape(1), kc = col_top.shape(1);
+  py::gil_scoped_release no_gil;
+  xling::fold_tile(s, n, m, rows, kr, cols, kc, n_threads);
+}
+
+std::array<double, 3> train(Array<float> syn0, Array<float> syn1, Array<int32_t> ids, Array<int64_t> offsets,
+                            Array<int64_t> job_bounds, Array<float> job_alpha, Array<float> keep,
+                            Array<float> alias_prob, Array<int32_t> alias_idx, int64_t window, int64_t negative,
+                            bool cbow, int64_t n_threads, uint64_t seed) {
+  check_matrix(syn0, "syn0");
+  check_matrix(syn1, "syn1");
+  if (syn0.shape(0) != syn1.shape(0) || syn0.shape(1) != syn1.shape(1)) {
+    throw py::value_error("Expected syn0 and syn1 of the same shape");
+  }
+  const py::ssize_t n_words = syn0.shape(0);
+  check_length(job_alpha, job_bounds.size(), "job_alpha (one per job bound)");
+  check_length(keep, n_words, "keep (one per word)");
+  check_length(alias_prob, n_words, "alias_prob (one per word)");
+  check_length(alias_idx, n_words, "alias_idx (one per word)");
+  if (job_bounds.size() < 1 || offsets.size() < 1) throw py::value_error("Expected non-empty offsets and job_bounds");
+  if (window < 1 || negative < 0 || negative > xling::kMaxNegative || n_threads < 1) {
+    throw py::value_error("Expected window >= 1, 0 <= negative <= " + std::to_string(xling::kMaxNegative) +
+                          ", n_threads >= 1, got " + std::to_string(window) + ", " + std::to_string(negative) +
+                          ", " + std::to_string(n_threads));
+  }
+  const xling::TrainInput in{syn0.mutable_data(), syn1.mutable_data(), n_words, syn0.shape(1), ids.data(),
+                             offsets.data(), job_bounds.data(), job_alpha.data(), job_bounds.size() - 1,
+                             keep.data(), alias_prob.data(), alias_idx.data(), window, negative, cbow, n_threads,
+                             seed};
+  py::gil_scoped_release no_gil;
+  return xling::train(in);
+}
+
+Array<int32_t> sample_alias(Array<float> alias_prob, Array<int32_t> alias_idx, int64_t n, uint64_t seed) {
+  check_length(alias_idx, alias_prob.size(), "alias_idx (one per alias_prob)");
+  Array<int32_t> out(n);
+  xling::sample_alias(alias_prob.data(), alias_idx.data(), static_cast<uint32_t>(alias_prob.size()), n, seed,
+                      out.mutable_data());
+  return out;
+}
+
+// Whether this CPU (and its operating system, which must save the wide
+// registers) runs the code of the build `isa`. The flags of each build in
+// CMakeLists.txt and the features tested here must stay in step.
+bool cpu_supports(const std::string& isa) {
+  if (isa == "portable") return true;
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  // x86-64-v3, feature by feature (older compilers lack the level names here).
+  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                  __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+                  __builtin_cpu_supports("f16c") && __builtin_cpu_supports("lzcnt") &&
+                  __builtin_cpu_supports("movbe");
+  if (isa == "avx2") return v3;
+  if (isa == "avx512") {
+    return v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+  }
+#endif
+  return false;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(XLING_MODULE_NAME, mod) {
+  mod.doc() = "xling's compiled kernels, one build of them (see xling/_kernels/kernels.hpp)";
+  mod.attr("ISA") = XLING_ISA_NAME;
+  mod.def("fold_tile", &fold_tile, "Fold a score tile into running row and column top-k sets, in place",
+          py::arg("S").noconvert(), py::arg("row_top").noconvert(), py::arg("col_top").noconvert(),
+          py::arg("n_threads"));
+  mod.def("train", &train, "Hogwild SGNS/CBOW over jobs of sentences; returns (loss sum, terms, words kept)",
+          py::arg("syn0").noconvert(), py::arg("syn1").noconvert(), py::arg("ids").noconvert(),
+          py::arg("offsets").noconvert(), py::arg("job_bounds").noconvert(), py::arg("job_alpha").noconvert(),
+          py::arg("keep").noconvert(), py::arg("alias_prob").noconvert(), py::arg("alias_idx").noconvert(),
+          py::arg("window"), py::arg("negative"), py::arg("cbow"), py::arg("n_threads"), py::arg("seed"));
+  mod.def("sample_alias", &sample_alias, "Draw n ids from an alias table", py::arg("alias_prob").noconvert(),
+          py::arg("alias_idx").noconvert(), py::arg("n"), py::arg("seed"));
+  mod.def("cpu_supports", &cpu_supports, "Whether this CPU runs the build named isa", py::arg("isa"));
+}

@@ -1,0 +1,1091 @@
+"""Sharded retrieval and dictionary induction over ``torch.distributed``.
+
+The target (key) matrix is split by rows across the ranks of a process group;
+every rank holds all the queries (sources) and one contiguous shard of keys,
+rank 0 the first rows, rank 1 the next ones, and so on. Each rank scores the
+queries against its shard with the ordinary single-process functions of
+:mod:`xling.retrieval`, keeps its local top k (values and *global* key rows)
+and its part of the CSLS neighbourhood terms, and the ranks merge those with
+collectives: an ``all_gather`` of the k best per query (never of scores), of
+per-query log-sum-exps, and of the per-key best matches.
+
+Results equal the single-process ones: indices identical and scores within
+float32 rounding of the matrix products (~1e-7). Ties between shards go to the
+lower global row, as in the single-process dictionary induction; within a
+shard they are broken by the single-process code itself.
+
+When ``torch.distributed`` is not initialised, every ``sharded_*`` function
+simply calls its single-process counterpart on the keys it is given.
+
+Process groups
+--------------
+:func:`init_from_env` initialises the default group from torchrun's
+environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) and
+does nothing without it. The backend follows the device (gloo for the CPU,
+NCCL for CUDA; ``XLING_DIST_BACKEND`` or ``backend=`` overrides it) and every
+collective times out after ``XLING_DIST_TIMEOUT`` seconds (default 300).
+
+Failures
+--------
+Each function runs its local work inside one agreement step: afterwards the
+ranks exchange an error flag together with their shard shapes (one small
+``all_gather``). If any rank failed, every rank raises
+:class:`DistributedError` with that rank's one-line message (which names the
+file for reading errors); the failing rank chains its own exception, so a
+programming error keeps its traceback there. A rank that dies makes the others'
+next collective fail (gloo notices the closed connection at once; otherwise the
+timeout fires), which also raises :class:`DistributedError`.
+
+Cost
+----
+Per query and rank, a merge exchanges ``k`` float32 values and ``k`` int64
+indices with every other rank (``12 k (W - 1)`` bytes received per query on ``W``
+ranks); the per-key terms and best matches never leave their shard except for
+the final gather of the backward matches of dictionary induction (``12`` bytes
+per key). See :func:`record_communication` to measure it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from xling import _vector_io
+from xling._utils import PathLike, open_binary, resolve_device
+from xling.embeddings import Embeddings
+from xling.exceptions import FormatError, NotEnoughDataError, XlingError
+from xling.retrieval import (
+    DIRECTIONS,
+    Matches,
+    Scorer,
+    best_matches,
+    csls,
+    csls_terms,
+    inverted_softmax,
+    induce_pairs,
+    knn,
+    topk_mean,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DistributedError",
+    "CommStats",
+    "Shard",
+    "init_from_env",
+    "session",
+    "backend_for",
+    "rank_and_world",
+    "shard_rows",
+    "read_shard",
+    "agree",
+    "gather_rows",
+    "record_communication",
+    "sharded_knn",
+    "sharded_topk_mean",
+    "sharded_csls_terms",
+    "sharded_csls",
+    "sharded_inverted_softmax",
+    "sharded_best_matches",
+    "sharded_induce_pairs",
+]
+
+#: Seconds a collective may wait before it fails (overridden by XLING_DIST_TIMEOUT).
+DEFAULT_TIMEOUT = 300.0
+_BACKENDS = ("gloo", "nccl")
+
+
+class DistributedError(XlingError):
+    """One rank of a process group failed; raised on every rank with that rank's message.
+
+    Attributes
+    ----------
+    rank : int or None
+        The rank that failed first (None when the failure was a lost connection).
+    """
+
+    def __init__(self, message: str, rank: int | None = None):
+        super().__init__(message)
+        self.rank = rank
+
+
+# ---------------------------------------------------------------------------
+# process groups
+# ---------------------------------------------------------------------------
+def _active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank_and_world(group=None) -> tuple[int, int]:
+    """``(rank, world size)`` in ``group`` (None: the default group); ``(0, 1)`` without torch.distributed."""
+    if not _active():
+        return 0, 1
+    return dist.get_rank(group), dist.get_world_size(group)
+
+
+def backend_for(device=None) -> str:
+    """The collective backend for ``device``: ``"nccl"`` for CUDA, ``"gloo"`` otherwise."""
+    return "nccl" if resolve_device(device).type == "cuda" else "gloo"
+
+
+def _timeout_seconds(timeout: float | None) -> float:
+    if timeout is None:
+        raw = os.environ.get("XLING_DIST_TIMEOUT", "")
+        if not raw:
+            return DEFAULT_TIMEOUT
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise XlingError(f"Expected XLING_DIST_TIMEOUT to be a number of seconds, got {raw!r}") from None
+    if not timeout > 0:
+        raise XlingError(f"Expected a positive collective timeout in seconds, got {timeout}")
+    return float(timeout)
+
+
+def init_from_env(*, backend: str | None = None, device=None, timeout: float | None = None) -> bool:
+    """Initialise the default process group from torchrun's environment, if there is one.
+
+    Parameters
+    ----------
+    backend : {"gloo", "nccl"}, optional
+        Default: ``XLING_DIST_BACKEND``, else :func:`backend_for` ``(device)``.
+    device : str or torch.device, optional
+        The device the computation will use (None: CUDA when available).
+    timeout : float, optional
+        Seconds before a collective fails; default ``XLING_DIST_TIMEOUT`` or 300.
+
+    Returns
+    -------
+    bool
+        Whether a process group is initialised (False: no ``RANK``/``WORLD_SIZE``
+        in the environment, a single-process run; nothing was done).
+    """
+    if _active():
+        return True
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return False
+    backend = backend or os.environ.get("XLING_DIST_BACKEND") or backend_for(device)
+    if backend not in _BACKENDS:
+        raise XlingError(f"Expected a torch.distributed backend gloo or nccl, got {backend!r}")
+    if backend == "nccl":
+        # one GPU per process: torchrun numbers the processes of a node with LOCAL_RANK
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    seconds = _timeout_seconds(timeout)
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
+    logger.info("process group: rank %d of %d, backend %s, timeout %.0f s",
+                dist.get_rank(), dist.get_world_size(), backend, seconds)
+    return True
+
+
+@contextlib.contextmanager
+def session(*, backend: str | None = None, device=None, timeout: float | None = None) -> Iterator[bool]:
+    """:func:`init_from_env` for the block, and destroy the group at its end if the block created it.
+
+    Yields whether a process group is active.
+    """
+    created = not _active() and init_from_env(backend=backend, device=device, timeout=timeout)
+    try:
+        yield _active()
+    finally:
+        if created and _active():
+            dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------
+# collectives: timing, byte counts, lost ranks
+# ---------------------------------------------------------------------------
+@dataclass
+class CommStats:
+    """What the collectives of a block cost on this rank.
+
+    Attributes
+    ----------
+    calls : int
+    bytes_sent : int
+        Bytes this rank contributed (counted once per collective).
+    bytes_received : int
+        Bytes this rank received from the other ranks.
+    seconds : float
+        Wall time inside collectives, including waiting for slower ranks.
+    """
+
+    calls: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+
+
+_RECORDERS: list[CommStats] = []
+
+
+@contextlib.contextmanager
+def record_communication() -> Iterator[CommStats]:
+    """Count the collectives of this module run inside the block (nested blocks all count).
+
+    Examples
+    --------
+    >>> with record_communication() as stats:
+    ...     pass
+    >>> stats.calls
+    0
+    """
+    stats = CommStats()
+    _RECORDERS.append(stats)
+    try:
+        yield stats
+    finally:
+        _RECORDERS.remove(stats)
+
+
+def _comm_device(group) -> torch.device:
+    # NCCL moves CUDA tensors only; gloo moves CPU tensors
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _lost(what: str, group, exc: BaseException) -> DistributedError:
+    rank, world = rank_and_world(group)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DistributedError(
+        f"rank {rank} of {world}: a collective failed while {what}: another rank stopped "
+        f"(killed or crashed) or the collective timeout passed ({first})"
+    )
+
+
+def _all_gather(t: torch.Tensor, group, what: str) -> list[torch.Tensor]:
+    """All ranks' copies of ``t`` (same shape and dtype everywhere), on the CPU, in rank order."""
+    world = dist.get_world_size(group)
+    dev = _comm_device(group)
+    t = t.to(dev).contiguous()
+    out = [torch.empty_like(t) for _ in range(world)]
+    start = time.perf_counter()
+    try:
+        dist.all_gather(out, t, group=group)
+    except (RuntimeError, OSError) as exc:  # DistBackendError and gloo's connection errors are RuntimeErrors
+        raise _lost(what, group, exc) from exc
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    elapsed = time.perf_counter() - start
+    nbytes = t.numel() * t.element_size()
+    for stats in _RECORDERS:
+        stats.calls += 1
+        stats.bytes_sent += nbytes
+        stats.bytes_received += nbytes * (world - 1)
+        stats.seconds += elapsed
+    return [o.cpu() for o in out]
+
+
+def _gather_objects(obj, group, what: str) -> list:
+    out: list = [None] * dist.get_world_size(group)
+    try:
+        dist.all_gather_object(out, obj, group=group)
+    except (RuntimeError, OSError) as exc:
+        raise _lost(what, group, exc) from exc
+    return out
+
+
+# ---------------------------------------------------------------------------
+# agreement steps: one error, the same on every rank
+# ---------------------------------------------------------------------------
+@dataclass
+class _Step:
+    """Filled by the body of :func:`agree`: the local shapes every rank reports."""
+
+    n_rows: int = 0
+    n_queries: int = 0
+    dim: int = 0
+    #: the global row of this shard's first row as the caller claims it (-1: none claimed)
+    offset: int = -1
+    #: after the block: every rank's (n_rows, n_queries, dim, offset), in rank order
+    layout: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
+
+    @property
+    def offsets(self) -> list[int]:
+        """First global row of each rank's shard, plus the total at the end."""
+        return [0, *np.cumsum([r[0] for r in self.layout]).tolist()]
+
+
+def _describe(exc: BaseException, path: PathLike | None) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not isinstance(exc, XlingError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if path is not None and str(path) not in text:
+        text = f"{path}: {text}"
+    return text
+
+
+@contextlib.contextmanager
+def agree(what: str, *, group=None, path: PathLike | None = None) -> Iterator[_Step]:
+    """Run a block on every rank of ``group``; if it raises on any rank, raise on all.
+
+    At the end of the block the ranks exchange an error flag and the shapes the
+    block recorded on the yielded object (``n_rows``, ``n_queries``, ``dim``).
+    If some rank failed, every rank raises :class:`DistributedError` with the
+    message of the lowest failing rank (``"rank 1 of 3 failed while reading
+    the shard: en.vec:1234: Expected ..."``); that rank chains its own
+    exception. Without a process group the block just runs.
+
+    Parameters
+    ----------
+    what : str
+        What the block does, for the message ("reading the shard").
+    group : ProcessGroup, optional
+    path : path-like, optional
+        The file the block reads, named in the message if the error does not name it.
+    """
+    step = _Step()
+    failure: BaseException | None = None
+    try:
+        yield step
+    except Exception as exc:  # every failure must reach the other ranks, or they would wait for this one
+        if not _active():
+            raise
+        failure = exc
+    if not _active():
+        return
+    rank, world = rank_and_world(group)
+    mine = torch.tensor([int(failure is not None), step.n_rows, step.n_queries, step.dim, step.offset],
+                        dtype=torch.int64)
+    rows = [tuple(int(x) for x in r) for r in _all_gather(mine, group, what)]
+    failed = [r for r, row in enumerate(rows) if row[0]]
+    if failed:
+        messages = _gather_objects(None if failure is None else _describe(failure, path), group, what)
+        first = failed[0]
+        others = f" (ranks {', '.join(map(str, failed[1:]))} failed too)" if len(failed) > 1 else ""
+        error = DistributedError(f"rank {first} of {world} failed while {what}: {messages[first]}{others}", first)
+        if failure is not None:
+            raise error from failure
+        raise error
+    step.layout = [row[1:] for row in rows]
+
+
+def _check_layout(step: _Step, group) -> tuple[int, int]:
+    """This rank's first global row and the total number of rows.
+
+    Decided from the layout every rank received, so a bad layout raises the
+    same error on every rank.
+    """
+    rank, world = rank_and_world(group)
+    dims = {row[2] for row in step.layout if row[0] > 0}
+    queries = {row[1] for row in step.layout}
+    if len(dims) > 1 or len(queries) > 1:
+        shown = ", ".join(f"rank {r}: {row[1]} x {row[2]}" for r, row in enumerate(step.layout))
+        raise DistributedError(
+            f"Expected the same queries (rows x dim) and dimension on every rank, got {shown}"
+        )
+    offsets = step.offsets
+    for r, row in enumerate(step.layout):
+        if row[3] >= 0 and row[3] != offsets[r]:
+            raise DistributedError(
+                f"rank {r} of {world}: expected the shards in rank order, so its shard starts at row "
+                f"{offsets[r]}, got offset={row[3]}", r
+            )
+    return offsets[rank], offsets[-1]
+
+
+# ---------------------------------------------------------------------------
+# merging
+# ---------------------------------------------------------------------------
+def _n_rows(A) -> int:
+    return int(A.shape[0]) if hasattr(A, "shape") else len(A)
+
+
+def _dim(A) -> int:
+    shape = A.shape if hasattr(A, "shape") else np.shape(A)
+    return int(shape[1]) if len(shape) == 2 else 0
+
+
+def _padded(values: torch.Tensor, indices: torch.Tensor | None, n: int, k: int):
+    """``(values, indices)`` widened to k columns with -inf and -1 (a shard with fewer than k rows)."""
+    v = torch.full((n, k), -float("inf"))
+    v[:, : values.shape[1]] = values
+    if indices is None:
+        return v, None
+    i = torch.full((n, k), -1, dtype=torch.int64)
+    i[:, : indices.shape[1]] = indices
+    return v, i
+
+
+def _merge_top(values: torch.Tensor, indices: torch.Tensor | None, k: int, group, what: str):
+    """The k best of every rank's (n, k) lists, best first; ties go to the lower rank (lower global row).
+
+    A stable sort of the lists concatenated in rank order keeps, among equal
+    values, the earlier rank and, within a rank, the local order.
+    """
+    V = torch.cat(_all_gather(values, group, what), dim=1)
+    order = V.argsort(dim=1, descending=True, stable=True)[:, :k]
+    top = V.gather(1, order)
+    if indices is None:
+        return top, None
+    return top, torch.cat(_all_gather(indices, group, what), dim=1).gather(1, order)
+
+
+def _best_over_ranks(values: torch.Tensor, indices: torch.Tensor, group, what: str):
+    """Per entry, the largest of every rank's ``values`` (n,) and its index; ties go to the lower rank."""
+    V = torch.stack(_all_gather(values, group, what))
+    I = torch.stack(_all_gather(indices, group, what))
+    best, rank = V.max(dim=0)  # torch.max returns the first maximal entry
+    return best, I.gather(0, rank.unsqueeze(0))[0]
+
+
+def gather_rows(t: torch.Tensor, *, group=None, what: str = "gathering per-row results") -> torch.Tensor:
+    """Concatenate every rank's ``t`` (n_r, ...) along rows, in rank order (shards of uneven size allowed).
+
+    Without a process group ``t`` is returned. Meant for per-key vectors
+    (``r_z``, best matches), never for score matrices.
+    """
+    if not _active():
+        return t
+    t = torch.as_tensor(t)
+    sizes = [int(s[0]) for s in _all_gather(torch.tensor([t.shape[0]]), group, what)]
+    longest = max(sizes)
+    pad = torch.zeros((longest, *t.shape[1:]), dtype=t.dtype)
+    pad[: t.shape[0]] = t
+    parts = _all_gather(pad, group, what)
+    return torch.cat([p[:s] for p, s in zip(parts, sizes)])
+
+
+def _top_values(queries, keys, k: int, n_keys: int, opts) -> torch.Tensor:
+    """The (n_q, k) largest cosines of each query within the shard, -inf padded."""
+    n_q = _n_rows(queries)
+    if n_keys == 0:
+        return torch.full((n_q, k), -float("inf"))
+    return _padded(knn(queries, keys, min(k, n_keys), **opts)[0], None, n_q, k)[0]
+
+
+def _biased_top(queries, keys, k: int, scale: float, key_bias: torch.Tensor, opts):
+    """Top-k keys of each query by ``scale * cos(q, y) - key_bias[y]``.
+
+    This is :class:`~xling.retrieval.Scorer`'s inverted-softmax score with the
+    given per-key terms in place of the normalisers: the same tiled pass, with
+    CSLS's ``r_S`` (and ``scale=2``) or a normaliser over *all* shards.
+    """
+    return Scorer(queries, keys, method="isf", beta=scale, key_terms=key_bias, **opts).top(k)
+
+
+def _opts(batch_size, tile_size, device) -> dict:
+    return dict(batch_size=batch_size, tile_size=tile_size, device=device)
+
+
+# ---------------------------------------------------------------------------
+# sharded retrieval
+# ---------------------------------------------------------------------------
+def sharded_knn(
+    queries,
+    keys,
+    k: int = 10,
+    *,
+    offset: int | None = None,
+    metric: str = "cosine",
+    group=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`xling.retrieval.knn` against keys split by rows across the ranks.
+
+    Parameters
+    ----------
+    queries : array-like or Tensor of shape (n_q, d)
+        The same on every rank.
+    keys : array-like or Tensor of shape (n_shard, d)
+        This rank's rows of the key matrix (rank 0 the first rows, and so on;
+        a shard may be empty).
+    k : int
+    offset : int, optional
+        Global row of ``keys[0]``; checked against the shard sizes of the ranks
+        before this one (None: taken from them).
+    metric, batch_size, tile_size, device
+        As in :func:`~xling.retrieval.knn`.
+    group : ProcessGroup, optional
+        None: the default group.
+
+    Returns
+    -------
+    scores : Tensor of shape (n_q, min(k, n_keys)), float32, CPU
+        The same on every rank; ``n_keys`` is the total over the ranks.
+    indices : Tensor of shape (n_q, min(k, n_keys)), int64, CPU
+        Global key rows.
+    """
+    opts = _opts(batch_size, tile_size, device)
+    if not _active():
+        return knn(queries, keys, k, metric=metric, **opts)
+    with agree("scoring the queries against the key shard (knn)", group=group) as step:
+        step.n_rows, step.n_queries, step.dim = _n_rows(keys), _n_rows(queries), _dim(keys)
+        step.offset = -1 if offset is None else int(offset)
+        if step.n_rows:
+            v, i = knn(queries, keys, min(k, step.n_rows), metric=metric, **opts)
+        else:
+            v, i = torch.empty(step.n_queries, 0), torch.empty(step.n_queries, 0, dtype=torch.int64)
+    start, total = _check_layout(step, group)
+    v, i = _padded(v, i + start, step.n_queries, k)
+    return _merge_top(v, i, min(k, total), group, "merging the top k (knn)")
+
+
+def sharded_topk_mean(
+    queries,
+    keys,
+    k: int = 10,
+    *,
+    offset: int | None = None,
+    group=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> torch.Tensor:
+    """:func:`xling.retrieval.topk_mean` against sharded keys: the (n_q,) mean cosine to the k nearest keys.
+
+    Only values travel: (n_q, k) float32 per rank. Parameters as in :func:`sharded_knn`.
+    """
+    opts = _opts(batch_size, tile_size, device)
+    if not _active():
+        return topk_mean(queries, keys, k, **opts)
+    with agree("scoring the queries against the key shard (topk_mean)", group=group) as step:
+        step.n_rows, step.n_queries, step.dim = _n_rows(keys), _n_rows(queries), _dim(keys)
+        step.offset = -1 if offset is None else int(offset)
+        top = _top_values(queries, keys, k, step.n_rows, opts)
+    _, total = _check_layout(step, group)
+    return _merge_top(top, None, min(k, total), group, "merging the neighbourhood terms")[0].mean(dim=1)
+
+
+def sharded_csls_terms(
+    X,
+    Z,
+    knn_k: int = 10,
+    *,
+    offset: int | None = None,
+    group=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`xling.retrieval.csls_terms` with Z split by rows across the ranks.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_x, d)
+        All source vectors, the same on every rank.
+    Z : array-like or Tensor of shape (n_shard, d)
+        This rank's rows of the target matrix.
+    knn_k, offset, group, batch_size, tile_size, device
+        As in :func:`sharded_knn`.
+
+    Returns
+    -------
+    r_x : Tensor of shape (n_x,), float32, CPU
+        Mean cosine of each x to its knn_k nearest rows of the whole Z; the same on every rank.
+    r_z : Tensor of shape (n_shard,), float32, CPU
+        Mean cosine of each z of this shard to its knn_k nearest rows of X
+        (:func:`gather_rows` assembles the whole vector).
+    """
+    opts = _opts(batch_size, tile_size, device)
+    if not _active():
+        return csls_terms(X, Z, knn_k, **opts)
+    with agree("computing the CSLS terms of the shard", group=group) as step:
+        step.n_rows, step.n_queries, step.dim = _n_rows(Z), _n_rows(X), _dim(Z)
+        step.offset = -1 if offset is None else int(offset)
+        # r_z needs only this shard against all of X; r_x needs the knn_k best of every shard
+        r_z = topk_mean(Z, X, knn_k, **opts) if step.n_rows else torch.empty(0)
+        top = _top_values(X, Z, knn_k, step.n_rows, opts)
+    _, total = _check_layout(step, group)
+    r_x = _merge_top(top, None, min(knn_k, total), group, "merging the CSLS terms")[0].mean(dim=1)
+    return r_x, r_z
+
+
+def sharded_csls(
+    queries,
+    keys,
+    k: int = 1,
+    *,
+    knn_k: int = 10,
+    sources=None,
+    key_terms=None,
+    offset: int | None = None,
+    group=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`xling.retrieval.csls` against keys split by rows across the ranks.
+
+    ``r_S`` of this shard's keys is taken over ``sources`` (default: the
+    queries), which every rank holds whole, so it stays local; ``r_T`` of each
+    query merges the knn_k best cosines of every shard.
+
+    Parameters
+    ----------
+    queries, keys, k, offset, group, batch_size, tile_size, device
+        As in :func:`sharded_knn`.
+    knn_k : int
+    sources : array-like or Tensor of shape (n_s, d), optional
+        The whole source space (the same on every rank).
+    key_terms : array-like of shape (n_shard,), optional
+        Precomputed ``r_S`` of this shard's keys (the ``r_z`` of :func:`sharded_csls_terms`).
+
+    Returns
+    -------
+    scores : Tensor of shape (n_q, min(k, n_keys)), float32, CPU
+        Full CSLS values, descending; the same on every rank.
+    indices : Tensor of shape (n_q, min(k, n_keys)), int64, CPU
+        Global key rows.
+    """
+    opts = _opts(batch_size, tile_size, device)
+    if not _active():
+        return csls(queries, keys, k, knn_k=knn_k, sources=sources, key_terms=key_terms, **opts)
+    with agree("scoring the queries against the key shard (csls)", group=group) as step:
+        step.n_rows, step.n_queries, step.dim = _n_rows(keys), _n_rows(queries), _dim(keys)
+        step.offset = -1 if offset is None else int(offset)
+        if step.n_rows:
+            r_s = key_terms if key_terms is not None else \
+                topk_mean(keys, queries if sources is None else sources, knn_k, **opts)
+            # 2 cos - r_S ranks the keys of a query as CSLS does (r_T is constant along the row)
+            v, i = _biased_top(queries, keys, min(k, step.n_rows), 2.0, r_s, opts)
+            top = _top_values(queries, keys, knn_k, step.n_rows, opts)
+        else:
+            v, i = torch.empty(step.n_queries, 0), torch.empty(step.n_queries, 0, dtype=torch.int64)
+            top = torch.full((step.n_queries, knn_k), -float("inf"))
+    start, total = _check_layout(step, group)
+    r_t = _merge_top(top, None, min(knn_k, total), group, "merging the CSLS terms")[0].mean(dim=1)
+    v, i = _padded(v, i + start, step.n_queries, k)
+    v, i = _merge_top(v, i, min(k, total), group, "merging the top k (csls)")
+    return v - r_t[:, None], i
+
+
+def sharded_inverted_softmax(
+    queries,
+    keys,
+    k: int = 1,
+    *,
+    beta: float = 30.0,
+    sources=None,
+    key_terms=None,
+    offset: int | None = None,
+    group=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`xling.retrieval.inverted_softmax` against keys split by rows across the ranks.
+
+    Each key's normaliser runs over the sources, which every rank holds whole,
+    so only the top k is merged. Parameters and returns as in :func:`sharded_csls`
+    (``key_terms``: this shard's normalisers).
+    """
+    opts = _opts(batch_size, tile_size, device)
+    if not _active():
+        return inverted_softmax(queries, keys, k, beta=beta, sources=sources, key_terms=key_terms, **opts)
+    with agree("scoring the queries against the key shard (inverted softmax)", group=group) as step:
+        step.n_rows, step.n_queries, step.dim = _n_rows(keys), _n_rows(queries), _dim(keys)
+        step.offset = -1 if offset is None else int(offset)
+        if step.n_rows:
+            v, i = inverted_softmax(queries, keys, min(k, step.n_rows), beta=beta, sources=sources,
+                                    key_terms=key_terms, **opts)
+        else:
+            v, i = torch.empty(step.n_queries, 0), torch.empty(step.n_queries, 0, dtype=torch.int64)
+    start, total = _check_layout(step, group)
+    v, i = _padded(v, i + start, step.n_queries, k)
+    return _merge_top(v, i, min(k, total), group, "merging the top k (inverted softmax)")
+
+
+# ---------------------------------------------------------------------------
+# sharded dictionary induction
+# ---------------------------------------------------------------------------
+def _logsumexp_rows(Z, X, beta: float, opts) -> torch.Tensor:
+    """``log sum_{z in shard} exp(beta cos(x, z))`` for every x: Scorer's normalisers of keys X over sources Z."""
+    return Scorer(Z, X, method="isf", beta=beta, **opts).key_bias.cpu()
+
+
+def sharded_best_matches(
+    X,
+    Z,
+    *,
+    method: str = "csls",
+    knn_k: int = 10,
+    beta: float = 30.0,
+    offset: int | None = None,
+    group=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> Matches:
+    """:func:`xling.retrieval.best_matches` with Z split by rows across the ranks.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_x, d)
+        All source vectors, the same on every rank.
+    Z : array-like or Tensor of shape (n_shard, d)
+        This rank's rows of the target matrix.
+    method : {"nn", "csls", "isf"}
+    knn_k, beta
+        As in :func:`~xling.retrieval.best_matches`.
+    offset, group, batch_size, tile_size, device
+        As in :func:`sharded_knn`.
+
+    Returns
+    -------
+    Matches
+        Over the whole problem (forward: (n_x,), backward: (n_z,) with n_z the
+        total of the shards), the same on every rank, so ``.pairs(...)`` gives
+        the single-process dictionary.
+
+    Notes
+    -----
+    "nn" is one pass per shard (:func:`~xling.retrieval.best_matches` on the
+    shard; ties go to the first row as there). "csls" and "isf" need terms over
+    all of Z before the best matches, so they take two passes for the terms and
+    one per direction; their ties within a shard follow :class:`~xling.retrieval.Scorer`'s top-k.
+    Stochastic dropout (``keep_prob < 1``) is not available sharded.
+    """
+    opts = _opts(batch_size, tile_size, device)
+    if not _active():
+        return best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, **opts)
+    if method not in ("nn", "csls", "isf"):
+        raise ValueError(f"Expected method to be one of nn, csls, isf, got {method!r}")
+    n_x = _n_rows(X)
+    empty_v, empty_i = torch.full((n_x,), -float("inf")), torch.full((n_x,), -1, dtype=torch.int64)
+    with agree(f"computing the {method} terms of the shard", group=group) as step:
+        step.n_rows, step.n_queries, step.dim = _n_rows(Z), n_x, _dim(Z)
+        step.offset = -1 if offset is None else int(offset)
+        local = step.n_rows > 0
+        if method == "nn" and local:
+            m = best_matches(X, Z, method="nn", **opts)
+        elif method == "csls" and local:
+            z_terms = topk_mean(Z, X, knn_k, **opts)
+            top = _top_values(X, Z, knn_k, step.n_rows, opts)
+        elif method == "isf" and local:
+            z_terms = Scorer(X, Z, method="isf", beta=beta, **opts).key_bias.cpu()
+            lse = _logsumexp_rows(Z, X, beta, opts)
+        elif method == "csls":
+            top = torch.full((n_x, knn_k), -float("inf"))
+        elif method == "isf":
+            lse = torch.full((n_x,), -float("inf"))
+    start, total = _check_layout(step, group)
+    if method == "nn":
+        fv, fi, bv, bi = (m.forward_score, m.forward_index + start, m.backward_score, m.backward_index) \
+            if local else (empty_v, empty_i, torch.empty(0), torch.empty(0, dtype=torch.int64))
+    else:
+        if method == "csls":
+            x_terms = _merge_top(top, None, min(knn_k, total), group, "merging the CSLS terms")[0].mean(dim=1)
+            scale = 2.0
+        else:
+            x_terms = torch.logsumexp(torch.stack(_all_gather(lse, group, "merging the normalisers")), dim=0)
+            scale = beta
+        with agree(f"finding the best {method} matches in the shard", group=group) as step2:
+            step2.n_rows, step2.n_queries, step2.dim = step.n_rows, n_x, step.dim
+            if local:
+                # C(x, z) = scale cos(x, z) - x_terms[x] - z_terms[z]: forward ranks the z of an x by
+                # scale cos - z_terms, backward the x of a z by scale cos - x_terms
+                fv, fi = (t[:, 0] for t in _biased_top(X, Z, 1, scale, z_terms, opts))
+                bv, bi = (t[:, 0] for t in _biased_top(Z, X, 1, scale, x_terms, opts))
+                fi = fi + start
+                if method == "csls":  # the values of C itself, as best_matches returns them
+                    fv, bv = fv - x_terms, bv - z_terms
+            else:
+                fv, fi, bv, bi = empty_v, empty_i, torch.empty(0), torch.empty(0, dtype=torch.int64)
+    fv, fi = _best_over_ranks(fv, fi, group, "merging the forward matches")
+    bv = gather_rows(bv, group=group, what="gathering the backward matches")
+    bi = gather_rows(bi, group=group, what="gathering the backward matches")
+    return Matches(fv, fi, bv, bi)
+
+
+def sharded_induce_pairs(
+    X,
+    Z,
+    *,
+    method: str = "csls",
+    direction: str = "forward",
+    max_rank: int | None = None,
+    threshold: float | None = None,
+    knn_k: int = 10,
+    beta: float = 30.0,
+    offset: int | None = None,
+    group=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> np.ndarray:
+    """:func:`xling.retrieval.induce_pairs` with Z split by rows across the ranks.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_x, d)
+        All source vectors, the same on every rank.
+    Z : array-like or Tensor of shape (n_shard, d)
+        This rank's rows of the target matrix.
+    method, direction, max_rank, threshold, knn_k, beta
+        As in :func:`~xling.retrieval.induce_pairs`; ``max_rank`` counts global rows of Z.
+    offset, group, batch_size, tile_size, device
+        As in :func:`sharded_knn`.
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), int64
+        ``(row in X, global row in Z)``, sorted, no duplicates; the same on every rank.
+    """
+    opts = _opts(batch_size, tile_size, device)
+    if not _active():
+        return induce_pairs(X, Z, method=method, direction=direction, max_rank=max_rank, threshold=threshold,
+                            knn_k=knn_k, beta=beta, **opts)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+    if max_rank is not None:
+        if not isinstance(max_rank, (int, np.integer)) or isinstance(max_rank, bool) or max_rank < 1:
+            raise ValueError(f"Expected max_rank to be a positive integer, got {max_rank!r}")
+        with agree("checking the shard layout", group=group) as step:
+            step.n_rows, step.n_queries, step.dim = _n_rows(Z), _n_rows(X), _dim(Z)
+            step.offset = -1 if offset is None else int(offset)
+        start, _ = _check_layout(step, group)
+        # the shard keeps its rows of the global prefix [0, max_rank); later shards become empty
+        # (the trimmed shards stay contiguous, so their offsets follow from their sizes again)
+        X, Z, offset = X[:max_rank], Z[: max(0, min(step.n_rows, int(max_rank) - start))], None
+    matches = sharded_best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, offset=offset, group=group, **opts)
+    pairs = matches.pairs(direction, threshold)
+    logger.info("induced %d pairs (%s, %s, max_rank=%s) over %d ranks", len(pairs), method, direction, max_rank,
+                rank_and_world(group)[1])
+    return pairs
+
+
+# ---------------------------------------------------------------------------
+# reading one shard of a vector file
+# ---------------------------------------------------------------------------
+def shard_rows(n: int, rank: int, world: int) -> slice:
+    """The rows of ``n`` that rank ``rank`` of ``world`` holds: contiguous, sizes differ by at most one.
+
+    The first ``n % world`` ranks hold one row more.
+
+    Examples
+    --------
+    >>> [shard_rows(10, r, 3) for r in range(3)]
+    [slice(0, 4, None), slice(4, 7, None), slice(7, 10, None)]
+    """
+    for name, value, low in (("n", n, 0), ("world", world, 1), ("rank", rank, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"Expected {name} to be an integer >= {low}, got {value!r}")
+    if rank >= world:
+        raise ValueError(f"Expected rank < world ({world}), got {rank}")
+    base, extra = divmod(int(n), int(world))
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One rank's rows of a vector file.
+
+    Attributes
+    ----------
+    embeddings : Embeddings
+        The words and vectors of ``rows`` (row 0 is global row ``rows.start``).
+    rows : slice
+        Global rows held.
+    n_total : int
+        Rows in the whole file (after ``limit``).
+    """
+
+    embeddings: Embeddings
+    rows: slice
+    n_total: int
+
+
+class _Prefixed:
+    """A byte stream that first returns ``head`` (bytes already read past a skipped region), then ``fh``."""
+
+    def __init__(self, head: bytes, fh):
+        self._head, self._fh = head, fh
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0:
+                out, self._head = self._head + self._fh.read(), b""
+                return out
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return self._fh.read(size)
+
+
+def _skip_lines(fh, n: int, path, first_line: int) -> bytes:
+    """Read past ``n`` lines without parsing them; returns the bytes read beyond them."""
+    buf = b""
+    while n > 0:
+        chunk = fh.read(_vector_io.CHUNK_BYTES)
+        if not chunk:
+            raise FormatError("Expected more vectors as the header says, got the end of the file "
+                              "(truncated file?)", str(path), first_line)
+        count = chunk.count(b"\n")
+        if count < n:
+            n -= count
+            first_line += count
+            continue
+        pos = -1
+        for _ in range(n):
+            pos = chunk.index(b"\n", pos + 1)
+        buf, n = chunk[pos + 1:], 0
+    return buf
+
+
+def _read_records(fh, path, n: int, dim: int, rows: slice, encoding: str):
+    """Words and vectors of ``rows`` of a word2vec binary file, read past its header.
+
+    The records before the shard are stepped over by their lengths (word up to
+    its space, then ``4 * dim`` bytes, then an optional newline), without
+    decoding; the shard's records are cut out and gathered in blocks by the
+    binary reader's own :func:`xling._vector_io._flush_records`.
+    """
+    record = 4 * dim
+    count = rows.stop - rows.start
+    out = _vector_io._Rows(count, dim, count)
+    words: list[str] = []
+    raw_words: list[bytes] = []
+    offsets: list[int] = []
+
+    def flush() -> None:
+        try:
+            _vector_io._flush_records(buf, raw_words, offsets, words, out, path, encoding)
+        except FormatError as exc:  # its record numbers count from the shard's first record
+            raise FormatError(exc.message, str(path), None if exc.line is None else exc.line + rows.start) from None
+
+    buf, pos, eof, seen = b"", 0, False, 0
+    while seen < rows.stop:
+        if pos < len(buf) and buf[pos] == 10:
+            pos += 1
+        space = buf.find(b" ", pos)
+        if space < 0 or space + 1 + record > len(buf):
+            if eof:
+                raise FormatError(f"Expected {n} vectors of {dim} float32 values as the header says, got {seen} "
+                                  f"complete records and {len(buf) - pos} bytes (truncated file?)", str(path), seen + 1)
+            if offsets:
+                flush()
+            chunk = fh.read(_vector_io.CHUNK_BYTES)
+            eof = not chunk
+            buf, pos = buf[pos:] + chunk, 0
+            continue
+        if seen >= rows.start:
+            raw_words.append(buf[pos:space])
+            offsets.append(space + 1)
+        pos = space + 1 + record
+        seen += 1
+    if offsets:
+        flush()
+    # the last shard checks, as the whole-file reader does, that the header did not undercount
+    if rows.stop == n and (buf[pos:].strip() or fh.read(1 << 16).strip()):
+        raise FormatError(f"Expected {n} vectors as the header says, got more bytes after record {n} "
+                          f"(header count wrong?)", str(path), n + 1)
+    return words, out.finish()
+
+
+def read_shard(
+    path: PathLike,
+    rank: int | None = None,
+    world: int | None = None,
+    *,
+    format: str = "auto",
+    limit: int | None = None,
+    encoding: str = "utf-8",
+    group=None,
+) -> Shard:
+    """Read only this rank's rows of a ``.vec`` (word2vec text) or ``.bin`` (word2vec binary) file.
+
+    The rows are split by :func:`shard_rows` over the header's count (or
+    ``limit``). Text lines before the shard are counted, not parsed; binary
+    records before it are skipped by their lengths (a word's length is only
+    known by reading it, so they cannot be seeked to). The shard is parsed by
+    the same code as :meth:`Embeddings.read`, with the same errors and line
+    numbers of the whole file; the rank holding the last rows also checks that
+    the file ends there.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.vec``/``.bin``, optionally ``.gz``/``.xz``/``.bz2`` compressed
+        (compressed files are decompressed up to the shard's end).
+    rank, world : int, optional
+        Default: this process's place in ``group`` (``0, 1`` without torch.distributed).
+    format : {"auto", "vec", "bin"}
+        Headerless GloVe text has no row count to split by.
+    limit : int, optional
+        Split only the first ``limit`` rows.
+    encoding : str
+    group : ProcessGroup, optional
+        With rank and world taken from the group, a reading error on any rank
+        stops every rank with one :class:`DistributedError` naming the rank and
+        the file.
+
+    Returns
+    -------
+    Shard
+
+    Raises
+    ------
+    FormatError
+        As :meth:`Embeddings.read` (or :class:`DistributedError` carrying it, in a group).
+    NotEnoughDataError
+        Fewer rows than ranks.
+
+    Notes
+    -----
+    A word repeated inside the shard is an error; one repeated in two
+    different shards is not seen.
+    """
+    in_group = rank is None and world is None and _active()
+    if rank is None or world is None:
+        rank, world = rank_and_world(group)
+    ctx = agree("reading its shard", group=group, path=path) if in_group else contextlib.nullcontext(_Step())
+    with ctx as step:
+        shard = _read_shard(path, rank, world, format, limit, encoding)
+        step.n_rows, step.dim = shard.rows.stop - shard.rows.start, shard.embeddings.dim
+    return shard
+
+
+def _read_shard(path, rank: int, world: int, format: str, limit: int | None, encoding: str) -> Shard:
+    if limit is not None and limit < 1:
+        raise ValueError(f"Expected limit >= 1 or None, got {limit}")
+    fmt = _vector_io.detect_format(path, format)
+    if fmt == "glove":
+        raise FormatError("Expected a vector file with an 'N_WORDS DIM' header (.vec or .bin) to split into "
+                          "shards, got headerless GloVe text (write it as .vec first)", str(path))
+    with open_binary(path, skip_bom=fmt == "vec") as fh:
+        if fmt == "bin" and fh.read(4) == _vector_io._FASTTEXT_MAGIC:
+            raise FormatError("Expected word2vec binary vectors, got a fastText model (.bin with subword "
+                              "n-grams); use the .vec file fastText writes beside it", str(path))
+        if fmt == "bin":
+            fh.seek(0)
+        header = fh.readline()
+        if not header.strip():
+            raise FormatError("Expected a header 'N_WORDS DIM', got an empty file", str(path), 1)
+        n, dim = _vector_io._parse_header(header, path)
+        want = n if limit is None else min(n, limit)
+        if want < world:
+            raise NotEnoughDataError(f"Expected at least one vector per rank, got {want} vectors for {world} ranks "
+                                     f"in {path}")
+        rows = shard_rows(want, rank, world)
+        count = rows.stop - rows.start
+        if fmt == "vec":
+            first = 2 + rows.start
+            stream = _Prefixed(_skip_lines(fh, rows.start, path, 2), fh)
+            words, vectors, rest = _vector_io._read_text(stream, path, dim=dim, first_line=first, want=count,
+                                                         encoding=encoding)
+            if len(words) < count:
+                raise FormatError(f"Expected {n} vectors as the header says, got {rows.start + len(words)} "
+                                  f"(truncated file?)", str(path), first + len(words))
+            if rows.stop == n and (rest.strip() or stream.read(1 << 16).strip()):
+                raise FormatError(f"Expected {n} vectors as the header says, got more (header count wrong?)",
+                                  str(path), n + 2)
+        else:
+            first = 1 + rows.start
+            words, vectors = _read_records(fh, path, n, dim, rows, encoding)
+    words, vectors, index = _vector_io.handle_duplicates(words, vectors, path, "error", first)
+    logger.info("read rows %d:%d of %d (dim %d) from %s", rows.start, rows.stop, want, dim, path)
+    return Shard(Embeddings._trusted(words, vectors, index), rows, want)

@@ -1,0 +1,420 @@
+"""The alignment workflow: read, fit, check, diagnose, evaluate — one function.
+
+:func:`align` is what ``xling align`` and ``xling demo`` run, available to
+library users: it maps every source language onto one target (hub) language
+and returns the fitted :class:`~xling.Alignment` of each source, every
+language's vectors in the shared space, and the report that ``xling align``
+writes as ``report.json``. Any two languages can then be compared through the
+hub space (Heyman et al. 2019; Kementchedjhieva et al. 2018).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ContextManager, Mapping, Sequence
+
+import numpy as np
+from sklearn.base import clone
+
+from xling._settings import coerce_setting
+from xling._utils import PathLike, atomic_output, jsonable, staged_outputs
+from xling.alignment import Alignment
+from xling.embeddings import Embeddings
+from xling.exceptions import NotEnoughDataError, XlingError
+from xling.lexicon import Lexicon
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["align", "AlignResult", "build_mapper", "read_lexicon", "RETRIEVAL_METHODS"]
+
+RETRIEVAL_METHODS = ("nn", "csls", "isf")
+
+# A progress factory: called with a label, returns a context manager that
+# yields a callback receiving the iterative mappers' events.
+Progress = Callable[[str], ContextManager[Callable[[dict], None]]]
+
+
+@dataclass
+class AlignResult:
+    """What :func:`align` returns.
+
+    Attributes
+    ----------
+    target : str
+        The hub language.
+    alignments : dict str -> Alignment
+        For each source language, its fitted map into the shared space.
+    mappers : dict str -> BaseMapper
+        The fitted mapper of each source (history, diagnosis, solver details).
+    embeddings : dict str -> Embeddings
+        Every language (the target included) in the shared space.
+    report : dict
+        JSON-serialisable: method, seed, target and per source the settings,
+        seed-lexicon coverage, timings, history, diagnosis and BLI.
+    """
+
+    target: str
+    alignments: dict[str, Alignment]
+    mappers: dict
+    embeddings: dict[str, Embeddings]
+    report: dict = field(default_factory=dict)
+
+    def save(self, out_dir: PathLike) -> list[str]:
+        """Write every space, every alignment and ``report.json`` into ``out_dir`` as one set.
+
+        Files: ``<lang>.mapped.vec`` for every language, ``<src>-<target>.map.npz``
+        for every source (:meth:`Alignment.save`) and ``report.json`` (its
+        ``"files"`` lists them). They are written to a staging folder and moved
+        into place only when all were written, so after a failure or Ctrl-C the
+        folder holds exactly the files it held before.
+
+        Returns
+        -------
+        list of str
+            The file names written.
+        """
+        import json
+
+        files = [f"{lang}.mapped.vec" for lang in self.embeddings]
+        files += [f"{lang}-{self.target}.map.npz" for lang in self.alignments]
+        self.report["files"] = files + ["report.json"]
+        with staged_outputs(out_dir) as stage:
+            for lang, emb in self.embeddings.items():
+                emb.write(stage / f"{lang}.mapped.vec")
+            for lang, alignment in self.alignments.items():
+                alignment.save(stage / f"{lang}-{self.target}.map.npz")
+            with atomic_output(stage / "report.json", "w") as fh:
+                json.dump(jsonable(self.report), fh, indent=2, ensure_ascii=False)
+                fh.write("\n")
+        return self.report["files"]
+
+    def pair(self, src: str, tgt: str) -> tuple[Embeddings, Embeddings]:
+        """The vectors of any two aligned languages, in the shared space.
+
+        Raises
+        ------
+        KeyError
+            A language that was not aligned.
+        """
+        for lang in (src, tgt):
+            if lang not in self.embeddings:
+                raise KeyError(f"Expected a language among {sorted(self.embeddings)}, got {lang!r}")
+        return self.embeddings[src], self.embeddings[tgt]
+
+
+def build_mapper(method, params: Mapping | None = None):
+    """A mapper from a registry name (with ``params``) or a mapper instance (cloned).
+
+    Every key of ``params`` must be a setting of the method and every value
+    is checked against the type of the setting's default, so a typo or a
+    wrong type is an error naming the setting, never silently ignored.
+
+    Raises
+    ------
+    XlingError
+        Unknown method or setting, or a value of the wrong type.
+    """
+    from xling.map import MAPPERS, BaseMapper
+
+    params = dict(params or {})
+    if isinstance(method, BaseMapper):
+        if params:
+            raise XlingError(f"Expected no extra settings with a mapper instance, got {sorted(params)}")
+        return clone(method)
+    if method not in MAPPERS:
+        raise XlingError(f"Unknown method {method!r}; choose from: {', '.join(sorted(MAPPERS))}")
+    cls = MAPPERS[method]
+    defaults = cls().get_params(deep=False)
+    for key, value in params.items():
+        if key not in defaults:
+            raise XlingError(f"Method {method!r} has no setting {key!r}; it accepts: {', '.join(sorted(defaults))}")
+        params[key] = _coerce(method, key, value, defaults[key])
+    return cls(**params)
+
+
+def _coerce(method: str, key: str, value, default):
+    """A mapper setting checked by type; self-learning's inner solver may be given by registry name."""
+    from xling.map import MAPPERS
+
+    if key == "mapper" and isinstance(value, str):
+        if value not in MAPPERS:
+            raise XlingError(f"Method {method!r}: unknown mapper {value!r} for setting 'mapper'; choose from: {', '.join(sorted(MAPPERS))}")
+        inner = MAPPERS[value]()
+        if not inner.supervised:
+            raise XlingError(f"Method {method!r}: setting 'mapper' needs a supervised solver, got {value!r}")
+        return inner
+    return coerce_setting(method, key, value, default)
+
+
+def read_lexicon(path: PathLike, src: Embeddings, tgt: Embeddings, case: str = "auto") -> Lexicon:
+    """Read a lexicon and match its case to the vectors.
+
+    Parameters
+    ----------
+    case : {"auto", "lower", "keep"}
+        ``auto`` lower-cases the lexicon when neither vocabulary holds an
+        upper-case word (vectors trained on lower-cased text), and says so
+        with a warning when that changed any entry.
+    """
+    if case not in ("auto", "lower", "keep"):
+        raise XlingError(f"Expected lexicon case 'auto', 'lower' or 'keep', got {case!r}")
+    lexicon = Lexicon.read(path)
+    if case == "lower" or (case == "auto" and not _has_upper(src) and not _has_upper(tgt)):
+        changed = sum(s != s.lower() or t != t.lower() for s, t in lexicon)
+        if case == "auto" and changed:
+            logger.warning("%s: lower-cased %d entries because the vectors hold no upper-case word "
+                           "(--lexicon-case keep to disable)", path, changed)
+        lexicon = lexicon.lower()
+    return lexicon
+
+
+def _has_upper(emb: Embeddings, sample: int = 20000) -> bool:
+    return any(w != w.lower() for w in emb.words[:sample])
+
+
+def _where(spaces: Mapping, lang: str) -> str:
+    """How to name a language's vectors in a message: its file, or the language."""
+    return lang if isinstance(spaces[lang], Embeddings) else str(spaces[lang])
+
+
+def _as_embeddings(space, limit: int | None, read_options: Mapping) -> Embeddings:
+    return space if isinstance(space, Embeddings) else Embeddings.read(space, limit=limit, **read_options)
+
+
+def _as_lexicon(lexicon, src: Embeddings, tgt: Embeddings, case: str) -> tuple[Lexicon, str]:
+    if isinstance(lexicon, Lexicon):
+        return lexicon, "lexicon"
+    return read_lexicon(lexicon, src, tgt, case), str(lexicon)
+
+
+def align(
+    spaces: Mapping[str, Embeddings | PathLike],
+    target: str,
+    lexicons: Mapping[str, Lexicon | PathLike] | None = None,
+    *,
+    method="procrustes",
+    params: Mapping | None = None,
+    evals: Mapping[str, Lexicon | PathLike] | None = None,
+    retrieval: Sequence[str] = ("nn", "csls"),
+    oov: str = "exclude",
+    seed: int | None = 0,
+    device=None,
+    limit: int | None = None,
+    lexicon_case: str = "auto",
+    read_options: Mapping | None = None,
+    progress: Progress | None = None,
+) -> AlignResult:
+    """Map every language of ``spaces`` except ``target`` onto ``target``.
+
+    For each source: read its vectors, turn its seed lexicon into row pairs
+    (with coverage), fit a fresh mapper, check that the target side stays the
+    same for every source (a hub needs that), record the mapper's history and
+    dictionary-free diagnosis, and evaluate BLI on the test lexicon.
+
+    Parameters
+    ----------
+    spaces : mapping str -> Embeddings or path
+        One vector space per language, the target included. Rows sorted by
+        frequency (as in .vec files).
+    target : str
+        The key of the target (hub) language.
+    lexicons : mapping str -> Lexicon or path, optional
+        ``lexicons[src]`` translates ``src`` words into target words. Needed
+        for every source by supervised methods; unsupervised ones (adversarial,
+        unsupervised, self-learning seeded by identical strings or numerals)
+        take none.
+    method : str or BaseMapper
+        A name in :data:`xling.map.MAPPERS` or a mapper instance (cloned).
+    params : mapping, optional
+        Settings of the named method (checked by :func:`build_mapper`).
+        ``random_state`` and ``device`` default to ``seed`` and ``device`` for
+        methods that have them.
+    evals : mapping str -> Lexicon or path, optional
+        Test lexicon per source: BLI for each of ``retrieval`` goes into the
+        report.
+    retrieval : sequence of {"nn", "csls", "isf"}
+    oov : {"exclude", "wrong"}
+        Test words without vectors: excluded (MUSE, VecMap) or wrong (RCSLS).
+    seed : int, optional
+    device : str, optional
+        Where the solvers and retrieval run (None: CUDA when present).
+    limit : int, optional
+        Read only the first ``limit`` vectors of each file.
+    lexicon_case : {"auto", "lower", "keep"}
+        See :func:`read_lexicon`.
+    read_options : mapping, optional
+        Passed to :meth:`Embeddings.read` (``format``, ``encoding``, ``duplicates``).
+    progress : callable, optional
+        ``progress(label)`` returns a context manager yielding a callback for
+        the events of iterative mappers (the CLI draws a progress bar).
+
+    Returns
+    -------
+    AlignResult
+
+    Raises
+    ------
+    XlingError
+        Unknown method or setting, a missing or superfluous lexicon, a method
+        that moves the target side per source, too few usable pairs.
+    FormatError
+        A bad vector or lexicon file (naming it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xling import Embeddings, Lexicon
+    >>> rng = np.random.default_rng(0)
+    >>> words = [f"w{i}" for i in range(50)]
+    >>> H = rng.normal(size=(50, 4)); Q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    >>> spaces = {"en": Embeddings(words, H), "xx": Embeddings([w + "x" for w in words], H @ Q)}
+    >>> result = align(spaces, "en", {"xx": Lexicon((w + "x", w) for w in words)})
+    >>> sorted(result.embeddings), result.alignments["xx"].dim
+    (['en', 'xx'], 4)
+    """
+    from xling import __version__
+    from xling.evaluate import bli
+
+    if target not in spaces:
+        raise XlingError(f"Expected the target among the languages {sorted(spaces)}, got {target!r}")
+    if len(spaces) < 2:
+        raise XlingError(f"Expected at least two languages, got {sorted(spaces)}")
+    bad = [r for r in retrieval if r not in RETRIEVAL_METHODS]
+    if bad or not retrieval:
+        raise XlingError(f"Expected retrieval methods from {', '.join(RETRIEVAL_METHODS)}, got {list(retrieval)}")
+    lexicons, evals = dict(lexicons or {}), dict(evals or {})
+    sources = [lang for lang in spaces if lang != target]
+    for name, given in (("lexicon", lexicons), ("test lexicon", evals)):
+        unknown = sorted(set(given) - set(sources))
+        if unknown:
+            raise XlingError(f"Expected {name}s keyed by source languages {sources}, got {unknown}")
+    template = _template(method, params, seed, device)
+    method_name = method if isinstance(method, str) else type(method).__name__
+    if template.supervised:
+        missing = [lang for lang in sources if lang not in lexicons]
+        if missing:
+            raise XlingError(f"Method {method_name!r} needs a seed lexicon for every source; none for {missing}")
+    read_options = dict(read_options or {})
+    tgt = _as_embeddings(spaces[target], limit, read_options)
+    report = {
+        "kind": "align", "xling_version": __version__, "method": method_name, "seed": seed,
+        "target": _where(spaces, target),
+        "target_lang": target, "sources": {},
+    }
+    alignments, mappers, mapped = {}, {}, {}
+    for lang in sources:
+        src = _as_embeddings(spaces[lang], limit, read_options)
+        mapper = clone(template)
+        if mapper.same_dim and src.dim != tgt.dim:
+            raise XlingError(
+                f"Expected vectors of the same dimension for {method_name!r}, got {src.dim} in {_where(spaces, lang)} "
+                f"and {tgt.dim} in {_where(spaces, target)}"
+            )
+        entry = {
+            "source": _where(spaces, lang),
+            "settings": jsonable({k: v for k, v in mapper.get_params(deep=False).items() if k != "callbacks"}),
+            "n_src_words": len(src), "n_tgt_words": len(tgt),
+        }
+        pairs = None
+        if lang in lexicons:
+            if not mapper.supervised and getattr(mapper, "seed", None) is None:
+                raise XlingError(f"Method {method_name!r} uses no seed lexicon, got one for {lang!r}")
+            lexicon, name = _as_lexicon(lexicons[lang], src, tgt, lexicon_case)
+            pairs, coverage = lexicon.to_pairs(src, tgt, min_pairs=mapper.min_pairs, name=name)
+            entry.update(lexicon=name, pairs_used=int(len(pairs)), lexicon_coverage=coverage.as_dict())
+            _warn_if_underdetermined(entry, name, pairs, src.dim, method_name)
+        start = time.perf_counter()
+        logger.info("mapping %s (%d words) onto %s (%d words) with %s", lang, len(src), target, len(tgt), method_name)
+        with _progress_for(mapper, progress, f"aligning {lang}→{target} ({method_name})"):
+            mapper.fit(src.vectors, tgt.vectors, pairs, src_words=src.words, tgt_words=tgt.words)
+        entry["fit_seconds"] = round(time.perf_counter() - start, 3)
+        entry["n_iter"] = int(getattr(mapper, "n_iter_", 0))
+        if getattr(mapper, "history_", None):
+            entry["history"] = jsonable(mapper.history_)
+        if getattr(mapper, "diagnosis_", None):
+            entry["diagnosis"] = jsonable(mapper.diagnosis_)
+        alignment = mapper.to_alignment(lang, target, method_name)
+        tgt_mapped = alignment.apply_target(tgt)
+        if target in mapped and not np.allclose(tgt_mapped.vectors, mapped[target].vectors, atol=1e-4):
+            raise XlingError(
+                f"Method {method_name!r} moves the target space differently for each source ({lang}); "
+                "use a one-sided method (e.g. procrustes, lstsq, rcsls) to align several sources to one hub"
+            )
+        mapped.setdefault(target, tgt_mapped)
+        mapped[lang] = alignment.apply(src)
+        alignments[lang], mappers[lang] = alignment, mapper
+        if lang in evals:
+            test, name = _as_lexicon(evals[lang], src, tgt, lexicon_case)
+            start = time.perf_counter()
+            try:
+                entry["bli"] = {r: bli(mapped[lang], mapped[target], test, method=r, oov=oov, device=device) for r in retrieval}
+            except NotEnoughDataError as exc:
+                raise NotEnoughDataError(f"{name}: {exc}") from None
+            entry["eval_lexicon"] = name
+            entry["eval_seconds"] = round(time.perf_counter() - start, 3)
+        report["sources"][lang] = entry
+    embeddings = {lang: mapped[lang] for lang in spaces}
+    return AlignResult(target=target, alignments=alignments, mappers=mappers, embeddings=embeddings, report=report)
+
+
+def _warn_if_underdetermined(entry: dict, name: str, pairs: np.ndarray, dim: int, method: str) -> None:
+    """Warn (stderr and the report) when the seed words cannot determine a dim-dimensional map.
+
+    With fewer distinct source words than dimensions the pairs span only a
+    subspace: least squares is underdetermined and an orthogonal map is free
+    on the rest of the space, so the map is mostly arbitrary (P@1 near 0).
+    """
+    distinct = int(len(np.unique(pairs[:, 0])))
+    if distinct >= dim:
+        return
+    message = (f"{name}: only {distinct} distinct seed words ({len(pairs)} pairs) for {dim}-dimensional vectors; "
+               f"the {method!r} map is underdetermined (expect P@1 near 0): give at least {dim} seed words, "
+               "a few thousand for a useful map")
+    logger.warning(message)
+    entry.setdefault("warnings", []).append(message)
+
+
+def _template(method, params, seed, device):
+    """The configured mapper; seed and device travel to the methods that take them."""
+    from xling.map import BaseMapper
+
+    params = dict(params or {})
+    if not isinstance(method, BaseMapper):
+        from xling.map import MAPPERS
+
+        accepted = MAPPERS[method]().get_params(deep=False) if method in MAPPERS else {}
+        if "random_state" in accepted:
+            params.setdefault("random_state", seed)
+        if "device" in accepted:
+            params.setdefault("device", device)
+    return build_mapper(method, params)
+
+
+def _progress_for(mapper, progress: Progress | None, label: str):
+    """Attach a progress callback to iterative mappers for the duration of their fit."""
+    if progress is None or "callbacks" not in mapper.get_params(deep=False):
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def attached():
+        with progress(label) as callback:
+            mapper.set_params(callbacks=(*mapper.callbacks, callback))
+            try:
+                yield
+            finally:
+                mapper.set_params(callbacks=tuple(c for c in mapper.callbacks if c is not callback))
+
+    return attached()
+
+
+def stem(path: PathLike) -> str:
+    """A language name from a file name: ``en.vec.gz`` -> ``en``."""
+    name = Path(path).name
+    for suffix in (".gz", ".xz", ".bz2", ".vec", ".txt", ".bin", ".emb", ".mapped"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
