@@ -15,7 +15,7 @@ from typing import IO, Iterator, Union
 import numpy as np
 import torch
 
-from xling.exceptions import FormatError, XlingError
+from xling.exceptions import FormatError, InputError, InputTypeError, XlingError
 
 PathLike = Union[str, os.PathLike]
 
@@ -263,7 +263,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Expected an available device, got {device!s} but CUDA is not available")
+        raise InputError(f"Expected an available device, got {device!s} but CUDA is not available")
     return device
 
 
@@ -273,7 +273,7 @@ def check_random_state(seed: int | np.random.Generator | None) -> np.random.Gene
         return seed
     if seed is None or isinstance(seed, (int, np.integer)):
         return np.random.default_rng(seed)
-    raise TypeError(f"Expected random_state to be None, an int or a numpy Generator, got {type(seed).__name__}")
+    raise InputTypeError(f"Expected random_state to be None, an int or a numpy Generator, got {type(seed).__name__}")
 
 
 def torch_generator(rng: np.random.Generator, device: torch.device | str = "cpu") -> torch.Generator:
@@ -304,11 +304,11 @@ def check_matrix(X, name: str) -> np.ndarray:
     """Validate an embedding matrix: 2-D, non-empty, finite. Returns float32."""
     arr = np.asarray(X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X)
     if arr.ndim != 2:
-        raise ValueError(f"Expected {name} to be a 2-D matrix (n_words, dim), got shape {arr.shape}")
+        raise InputError(f"Expected {name} to be a 2-D matrix (n_words, dim), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"Expected {name} to be non-empty, got shape {arr.shape}")
+        raise InputError(f"Expected {name} to be non-empty, got shape {arr.shape}")
     arr = arr.astype(np.float32, copy=False)
     if not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise ValueError(f"Expected finite values in {name}, got NaN or inf in row {bad}")
+        raise InputError(f"Expected finite values in {name}, got NaN or inf in row {bad}")
     return arr

@@ -36,7 +36,7 @@ from typing import IO, Callable, Sequence
 import numpy as np
 
 from xling._utils import PathLike, atomic_output, open_binary
-from xling.exceptions import FormatError
+from xling.exceptions import FormatError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def detect_format(path: PathLike, fmt: str) -> str:
     """Resolve ``fmt="auto"``: ``*.bin`` is binary; an ``N D`` first line or a
     ``*.vec`` name is word2vec text; anything else is headerless GloVe text."""
     if fmt not in ("auto", "vec", "glove", "bin"):
-        raise ValueError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {fmt!r}")
+        raise InputError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {fmt!r}")
     if fmt != "auto":
         return fmt
     if _base_suffix(path) == ".bin":
@@ -505,11 +505,11 @@ def check_writable(words: Sequence[str], vectors: np.ndarray, start: int) -> Non
     """
     for k, w in enumerate(words):
         if not w or not _ASCII_WS.isdisjoint(w):
-            raise ValueError(f"Expected words without whitespace, got {w!r} at row {start + k}; it cannot be written")
+            raise InputError(f"Expected words without whitespace, got {w!r} at row {start + k}; it cannot be written")
     finite = np.isfinite(vectors)
     if not finite.all():
         k = int(np.flatnonzero(~finite.all(axis=1))[0])
-        raise ValueError(f"Expected finite values, got NaN or inf in the vector of {words[k]!r} (row {start + k})")
+        raise InputError(f"Expected finite values, got NaN or inf in the vector of {words[k]!r} (row {start + k})")
 
 
 def write_text(fh: IO[bytes], words, vectors, *, header: bool, precision: int) -> None:
@@ -552,11 +552,11 @@ def write_vectors(path: PathLike, words: Sequence[str], vectors, *, format: str 
     if format == "auto":
         format = "bin" if _base_suffix(path) == ".bin" else "vec"
     if format not in ("vec", "glove", "bin"):
-        raise ValueError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {format!r}")
+        raise InputError(f"Expected format 'auto', 'vec', 'glove' or 'bin', got {format!r}")
     if format == "bin" and precision is not None:
-        raise ValueError("Expected precision=None for the binary format (it stores float32 exactly)")
+        raise InputError("Expected precision=None for the binary format (it stores float32 exactly)")
     if precision is not None and not 1 <= precision <= 17:
-        raise ValueError(f"Expected precision between 1 and 17 significant digits, got {precision}")
+        raise InputError(f"Expected precision between 1 and 17 significant digits, got {precision}")
     with atomic_output(path, "wb") as fh:
         if format == "bin":
             write_bin(fh, words, vectors)

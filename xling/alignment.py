@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from xling._utils import PathLike, atomic_output, check_matrix, jsonable
-from xling.exceptions import FormatError
+from xling.exceptions import FormatError, InputError
 from xling.preprocessing import STEPS, apply_steps
 
 __all__ = ["Alignment", "AlignmentSide", "FORMAT_VERSION"]
@@ -75,7 +75,7 @@ class AlignmentSide:
     def __post_init__(self):
         self.matrix = np.ascontiguousarray(self.matrix, dtype=np.float32)
         if self.matrix.ndim != 2:
-            raise ValueError(f"Expected a 2-D matrix, got shape {self.matrix.shape}")
+            raise InputError(f"Expected a 2-D matrix, got shape {self.matrix.shape}")
         if self.mean is not None:
             self.mean = np.ascontiguousarray(self.mean, dtype=np.float32).reshape(-1)
         self.steps = [(str(step), None if stat is None else np.asarray(stat, dtype=np.float32)) for step, stat in self.steps]
@@ -99,7 +99,7 @@ class AlignmentSide:
         is_tensor = isinstance(A, torch.Tensor)
         X = check_matrix(A, name).copy()
         if X.shape[1] != self.d_in:
-            raise ValueError(f"Expected {name} with {self.d_in} columns (the fitted dimension), got {X.shape[1]}")
+            raise InputError(f"Expected {name} with {self.d_in} columns (the fitted dimension), got {X.shape[1]}")
         X = apply_steps(X, self.steps)
         if self.mean is not None:
             X -= self.mean
@@ -112,7 +112,7 @@ class _MappedRows:
 
     def __init__(self, side: AlignmentSide, vectors: np.ndarray, name: str):
         if vectors.ndim != 2 or vectors.shape[1] != side.d_in:
-            raise ValueError(f"Expected {name} with {side.d_in} columns (the fitted dimension), got {vectors.shape[1]}")
+            raise InputError(f"Expected {name} with {side.d_in} columns (the fitted dimension), got {vectors.shape[1]}")
         self._side, self._vectors, self._name = side, vectors, name
         self.shape = (len(vectors), side.d_out)
 
@@ -162,7 +162,7 @@ class Alignment:
 
     def __post_init__(self):
         if self.source.d_out != self.target.d_out:
-            raise ValueError(
+            raise InputError(
                 f"Expected both sides to map into one space, got dimensions {self.source.d_out} and {self.target.d_out}"
             )
         if not self.xling_version:
@@ -213,7 +213,7 @@ class Alignment:
 
     def _side(self, side: str) -> AlignmentSide:
         if side not in ("source", "target"):
-            raise ValueError(f"Expected side 'source' or 'target', got {side!r}")
+            raise InputError(f"Expected side 'source' or 'target', got {side!r}")
         return self.source if side == "source" else self.target
 
     # -- persistence ---------------------------------------------------------

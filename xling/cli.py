@@ -34,18 +34,18 @@ logger = logging.getLogger("xling.cli")
 def _friendly_errors(func):
     """Turn input errors into one clean message and exit status 1 (no traceback).
 
-    Caught: xling's input errors (:class:`XlingError` and its subclasses),
-    validation errors of settings (``ValueError``/``TypeError`` raised by the
-    estimators' checks), missing files, files that cannot be written (read-only
-    places, folders, a full disk), a diverged fit, and Ctrl-C (exit 130). Other
-    exceptions are bugs and keep their traceback.
+    Caught: xling's input errors (:class:`XlingError` and its subclasses,
+    which include the settings checks' :class:`InputError`), missing files,
+    files that cannot be written (read-only places, folders, a full disk), a
+    diverged fit, and Ctrl-C (exit 130). Every other exception (a bare
+    ``ValueError`` too) is a bug and keeps its traceback.
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (XlingError, ValueError, TypeError, FloatingPointError) as exc:
+        except (XlingError, FloatingPointError) as exc:
             raise click.ClickException(str(exc)) from exc
         except FileNotFoundError as exc:
             raise click.ClickException(str(exc) if not exc.filename else f"{exc.filename}: No such file or folder") from exc
@@ -53,8 +53,6 @@ def _friendly_errors(func):
             if exc.filename is None:
                 raise
             raise click.ClickException(f"{exc.filename}: Cannot write: {exc.strerror}; previous outputs were kept") from exc
-        except KeyError as exc:
-            raise click.ClickException(exc.args[0] if exc.args else str(exc)) from exc
         except KeyboardInterrupt:
             click.echo("\nInterrupted; no output was changed (files of an earlier run are as they were).", err=True)
             sys.exit(130)
@@ -773,6 +771,23 @@ def demo(out_dir, method, dim, epochs, seed):
         shown = ", ".join(f"{t}{'*' if t in test[words[i]] else ''}" for t, _ in candidates[i])
         click.echo(f"  {words[i]:<14} {shown}")
     _write_html_report(out, vectors=result.embeddings, random_state=seed)
+
+
+# -- info ---------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_friendly_errors
+def info(as_json: bool) -> None:
+    """Show xling's version, the kernels' code path, torch's threads and the CUDA devices.
+
+    \b
+        xling info
+        XLING_ISA=portable xling info --json
+    """
+    from xling.info import format_info, info as backend_info
+
+    report = backend_info()
+    click.echo(json.dumps(report, indent=2) if as_json else format_info(report))
 
 
 # -- report -------------------------------------------------------------------

@@ -63,7 +63,7 @@ import torch.distributed as dist
 from xling import _vector_io
 from xling._utils import PathLike, open_binary, resolve_device
 from xling.embeddings import Embeddings
-from xling.exceptions import FormatError, NotEnoughDataError, XlingError
+from xling.exceptions import FormatError, InputError, NotEnoughDataError, XlingError
 from xling.retrieval import (
     DIRECTIONS,
     Matches,
@@ -753,7 +753,7 @@ def sharded_best_matches(
     if not _active():
         return best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, **opts)
     if method not in ("nn", "csls", "isf"):
-        raise ValueError(f"Expected method to be one of nn, csls, isf, got {method!r}")
+        raise InputError(f"Expected method to be one of nn, csls, isf, got {method!r}")
     n_x = _n_rows(X)
     empty_v, empty_i = torch.full((n_x,), -float("inf")), torch.full((n_x,), -1, dtype=torch.int64)
     with agree(f"computing the {method} terms of the shard", group=group) as step:
@@ -840,10 +840,10 @@ def sharded_induce_pairs(
         return induce_pairs(X, Z, method=method, direction=direction, max_rank=max_rank, threshold=threshold,
                             knn_k=knn_k, beta=beta, **opts)
     if direction not in DIRECTIONS:
-        raise ValueError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+        raise InputError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
     if max_rank is not None:
         if not isinstance(max_rank, (int, np.integer)) or isinstance(max_rank, bool) or max_rank < 1:
-            raise ValueError(f"Expected max_rank to be a positive integer, got {max_rank!r}")
+            raise InputError(f"Expected max_rank to be a positive integer, got {max_rank!r}")
         with agree("checking the shard layout", group=group) as step:
             step.n_rows, step.n_queries, step.dim = _n_rows(Z), _n_rows(X), _dim(Z)
             step.offset = -1 if offset is None else int(offset)
@@ -873,9 +873,9 @@ def shard_rows(n: int, rank: int, world: int) -> slice:
     """
     for name, value, low in (("n", n, 0), ("world", world, 1), ("rank", rank, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"Expected {name} to be an integer >= {low}, got {value!r}")
+            raise InputError(f"Expected {name} to be an integer >= {low}, got {value!r}")
     if rank >= world:
-        raise ValueError(f"Expected rank < world ({world}), got {rank}")
+        raise InputError(f"Expected rank < world ({world}), got {rank}")
     base, extra = divmod(int(n), int(world))
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (rank < extra))
@@ -1051,7 +1051,7 @@ def read_shard(
 
 def _read_shard(path, rank: int, world: int, format: str, limit: int | None, encoding: str) -> Shard:
     if limit is not None and limit < 1:
-        raise ValueError(f"Expected limit >= 1 or None, got {limit}")
+        raise InputError(f"Expected limit >= 1 or None, got {limit}")
     fmt = _vector_io.detect_format(path, format)
     if fmt == "glove":
         raise FormatError("Expected a vector file with an 'N_WORDS DIM' header (.vec or .bin) to split into "

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from xling._utils import PathLike
-from xling.exceptions import FormatError
+from xling.exceptions import FormatError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ class Embeddings:
         words = list(words)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2:
-            raise ValueError(f"Expected vectors of shape (n_words, dim), got shape {vectors.shape}")
+            raise InputError(f"Expected vectors of shape (n_words, dim), got shape {vectors.shape}")
         if len(words) != vectors.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"Expected one vector per word, got {len(words)} words and {vectors.shape[0]} vectors"
             )
         word_to_index = dict(zip(words, range(len(words))))
@@ -67,7 +67,7 @@ class Embeddings:
             seen: dict[str, int] = {}
             for i, w in enumerate(words):
                 if w in seen:
-                    raise ValueError(f"Expected unique words, got {w!r} at rows {seen[w]} and {i}")
+                    raise InputError(f"Expected unique words, got {w!r} at rows {seen[w]} and {i}")
                 seen[w] = i
         self.words = words
         self.vectors = vectors
@@ -111,7 +111,7 @@ class Embeddings:
         """Same words, new matrix of shape (n_words, any_dim) (e.g. after mapping)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(self):
-            raise ValueError(f"Expected a matrix with {len(self)} rows, got shape {vectors.shape}")
+            raise InputError(f"Expected a matrix with {len(self)} rows, got shape {vectors.shape}")
         return type(self)._trusted(self.words, vectors, self.word_to_index)
 
     def normalized(self, steps="unit,center,unit") -> "Embeddings":
@@ -198,9 +198,9 @@ class Embeddings:
         from xling import _vector_io
 
         if limit is not None and limit < 1:
-            raise ValueError(f"Expected limit >= 1 or None, got {limit}")
+            raise InputError(f"Expected limit >= 1 or None, got {limit}")
         if duplicates not in ("error", "first"):
-            raise ValueError(f"Expected duplicates='error' or 'first', got {duplicates!r}")
+            raise InputError(f"Expected duplicates='error' or 'first', got {duplicates!r}")
         fmt = _vector_io.detect_format(path, format)
         words, vectors, first_line = _vector_io.READERS[fmt](path, limit=limit, encoding=encoding)
         if len(words) == 0:

@@ -39,7 +39,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, NotEnoughDataError
 from xling.retrieval import METHODS, Scorer
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ __all__ = ["bli", "evaluate_many", "format_table"]
 def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
     ks = tuple(ks)
     if not ks:
-        raise ValueError("Expected at least one k in ks, got none")
+        raise InputError("Expected at least one k in ks, got none")
     for k in ks:
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"Expected every k in ks to be a positive integer, got {k!r}")
+            raise InputError(f"Expected every k in ks to be a positive integer, got {k!r}")
     return tuple(sorted(set(int(k) for k in ks)))
 
 
@@ -120,12 +120,12 @@ def bli(
     (0.5, 0.6666666666666666, 2)
     """
     if method not in METHODS:
-        raise ValueError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
+        raise InputError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
     ks = _check_ks(ks)
     if oov not in ("exclude", "wrong"):
-        raise ValueError(f"Expected oov='exclude' or 'wrong', got {oov!r}")
+        raise InputError(f"Expected oov='exclude' or 'wrong', got {oov!r}")
     if src.dim != tgt.dim:
-        raise ValueError(
+        raise InputError(
             f"Expected source and target vectors of the same dimension, got {src.dim} and {tgt.dim}"
         )
 
@@ -211,7 +211,7 @@ def format_table(results: Mapping[str, Mapping]) -> str:
         Columns: name, P@k for every k present, MRR, coverage, queries/test words.
     """
     if not results:
-        raise ValueError("Expected at least one result to format, got none")
+        raise InputError("Expected at least one result to format, got none")
     ks = sorted({int(key[2:]) for r in results.values() for key in r if key.startswith("p@")})
     header = ["method", *[f"P@{k}" for k in ks], "MRR", "coverage", "queries"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -34,6 +34,19 @@ class FormatError(XlingError, ValueError):
         super().__init__(where + message)
 
 
+class InputError(XlingError, ValueError):
+    """A value given to xling (a setting, an array, an argument) is not one it accepts.
+
+    A ``ValueError`` too, so ``except ValueError`` keeps working; the CLI
+    prints it as one line, where a bare ``ValueError`` (a bug) keeps its
+    traceback.
+    """
+
+
+class InputTypeError(XlingError, TypeError):
+    """A value given to xling has the wrong type (a ``TypeError`` too; see :class:`InputError`)."""
+
+
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped before meeting its criterion."""
 

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from xling._utils import PathLike, atomic_output, iter_lines
-from xling.exceptions import FormatError, NotEnoughDataError
+from xling.exceptions import FormatError, InputError, NotEnoughDataError
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +156,12 @@ class Lexicon:
             for number, (src, tgt) in enumerate(self, start=1):
                 for side, word in (("source", src), ("target", tgt)):
                     if not word or word != word.strip() or _LINE_BREAKS.intersection(word):
-                        raise ValueError(
+                        raise InputError(
                             f"Expected {side} words without tabs, line breaks or blanks at the ends, got "
                             f"{word!r} in pair {number} ({src!r}, {tgt!r}); it cannot be written"
                         )
                 if src.startswith("#"):
-                    raise ValueError(f"Expected source words not starting with '#' (a comment), got {src!r}")
+                    raise InputError(f"Expected source words not starting with '#' (a comment), got {src!r}")
                 fh.write(f"{src}\t{tgt}\n")
 
     def coverage(self, src_vocab, tgt_vocab) -> Coverage:

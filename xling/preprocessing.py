@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from xling._utils import check_matrix
+from xling.exceptions import InputError
 
 __all__ = ["Normalizer", "normalize", "apply_steps", "STEPS", "parse_steps"]
 
@@ -36,7 +37,7 @@ def parse_steps(steps: str | Sequence[str] | None) -> tuple[str, ...]:
     steps = tuple(s.replace("-", "_") for s in steps)
     for s in steps:
         if s not in STEPS:
-            raise ValueError(f"Expected normalisation steps from {STEPS}, got {s!r}")
+            raise InputError(f"Expected normalisation steps from {STEPS}, got {s!r}")
     return tuple(s for s in steps if s != "none")
 
 

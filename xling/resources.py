@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xling.exceptions import InputError
+
 __all__ = ["lexicon_path", "demo_corpus_path", "bli_split", "LEXICON_DIR"]
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -54,11 +56,11 @@ def bli_split(pair: str, train_size: str = "5k") -> tuple[Path, Path]:
     """
     if pair == "en-es":
         if train_size != "5k":
-            raise ValueError(f"Expected train_size '5k' for en-es (the only shipped split), got {train_size!r}")
+            raise InputError(f"Expected train_size '5k' for en-es (the only shipped split), got {train_size!r}")
         return lexicon_path("en-es/en-es.0-5000.tsv"), lexicon_path("en-es/en-es.5000-6500.tsv")
     if pair not in ("en-de", "en-fr", "en-it"):
-        raise ValueError(f"Expected pair in en-es, en-de, en-fr, en-it, got {pair!r}")
+        raise InputError(f"Expected pair in en-es, en-de, en-fr, en-it, got {pair!r}")
     if train_size not in _XLING_EVAL_SIZES:
-        raise ValueError(f"Expected train_size in {_XLING_EVAL_SIZES}, got {train_size!r}")
+        raise InputError(f"Expected train_size in {_XLING_EVAL_SIZES}, got {train_size!r}")
     return (lexicon_path(f"{pair}/yacle.train.freq.{train_size}.{pair}.tsv"),
             lexicon_path(f"{pair}/yacle.test.freq.2k.{pair}.tsv"))

@@ -50,7 +50,7 @@ runs over their members), which costs a fraction of ``torch.topk`` over the
 whole tile. The CSLS terms (values only, no indices) of large problems go
 through a compiled scanner instead (``xling/_kernels/topk.cpp``), which folds
 each tile into running row and column top-k sets in one read of the tile;
-it is built at first use, and ``XLING_NO_KERNEL=1`` keeps the PyTorch path.
+it is compiled when xling is installed, and ``XLING_NO_KERNEL=1`` keeps the PyTorch path.
 Dictionary induction reads the row and the column maxima (with their indices)
 of each tile from block maxima, and carries the CSLS terms inside the matrix
 product (two extra columns), so a tile is read twice and never rewritten. A
@@ -76,6 +76,7 @@ import torch
 
 from xling._kernels import load_topk
 from xling._utils import resolve_device
+from xling.exceptions import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +125,9 @@ def _matrix(A, name: str, device: torch.device | None) -> torch.Tensor:
     else:
         T = torch.from_numpy(np.ascontiguousarray(np.asarray(A, dtype=np.float32)))
     if T.ndim != 2:
-        raise ValueError(f"Expected {name} to be a 2-D matrix (n, dim), got shape {tuple(T.shape)}")
+        raise InputError(f"Expected {name} to be a 2-D matrix (n, dim), got shape {tuple(T.shape)}")
     if T.shape[0] == 0 or T.shape[1] == 0:
-        raise ValueError(f"Expected {name} to be non-empty, got shape {tuple(T.shape)}")
+        raise InputError(f"Expected {name} to be non-empty, got shape {tuple(T.shape)}")
     return T.to(device=T.device if device is None else device, dtype=torch.float32)
 
 
@@ -134,7 +135,7 @@ def _raise_non_finite(T: torch.Tensor, rows: torch.Tensor, name: str) -> None:
     """Raise for the first of ``rows`` that holds NaN or inf, if any."""
     bad = rows[~torch.isfinite(T[rows]).all(dim=1)]
     if len(bad):
-        raise ValueError(f"Expected finite values in {name}, got NaN or inf in row {int(bad[0])}")
+        raise InputError(f"Expected finite values in {name}, got NaN or inf in row {int(bad[0])}")
 
 
 def unit_rows(A, name: str = "A", device=None) -> torch.Tensor:
@@ -189,14 +190,14 @@ def _finite_rows(A, name: str, device: torch.device) -> torch.Tensor:
 
 def _check_pair(Q: torch.Tensor, K: torch.Tensor, qname: str, kname: str) -> None:
     if Q.shape[1] != K.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"Expected {qname} and {kname} of the same dimension, got {Q.shape[1]} and {K.shape[1]}"
         )
 
 
 def _check_k(k: int, name: str = "k") -> int:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"Expected {name} to be a positive integer, got {k!r}")
+        raise InputError(f"Expected {name} to be a positive integer, got {k!r}")
     return int(k)
 
 
@@ -206,7 +207,7 @@ def _sizes(device: torch.device, batch_size: int | None, tile_size: int | None) 
     bt = tile_size if tile_size is not None else (_GPU_TILE if gpu else _CPU_TILE)
     for name, value in (("batch_size", bq), ("tile_size", bt)):
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"Expected {name} to be a positive integer, got {value!r}")
+            raise InputError(f"Expected {name} to be a positive integer, got {value!r}")
     return int(bq), int(bt)
 
 
@@ -388,8 +389,8 @@ def _argmax_cols(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _topk_kernel(device: torch.device, n_scores: int):
     """The compiled tile scanner for a CPU problem of ``n_scores`` cosines, else None.
 
-    Small problems keep the PyTorch path: they are fast anyway, and the first use
-    of the kernel compiles it (tens of seconds, then cached).
+    Small problems keep the PyTorch path: they are fast anyway, and the kernel
+    pays off only on large tiles.
     """
     if device.type != "cpu" or n_scores < _KERNEL_MIN_SCORES:
         return None
@@ -630,7 +631,7 @@ def knn(
     """
     k = _check_k(k)
     if metric not in ("cosine", "dot"):
-        raise ValueError(f"Expected metric 'cosine' or 'dot', got {metric!r}")
+        raise InputError(f"Expected metric 'cosine' or 'dot', got {metric!r}")
     dev = resolve_device(device)
     prepare = unit_rows if metric == "cosine" else _finite_rows
     Q, K = prepare(queries, "queries", dev), prepare(keys, "keys", dev)
@@ -707,13 +708,13 @@ def csls_terms(
 
 def _check_method(method: str) -> None:
     if method not in METHODS:
-        raise ValueError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
+        raise InputError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
 
 
 def _check_beta(beta: float) -> float:
     beta = float(beta)
     if not math.isfinite(beta) or beta <= 0:
-        raise ValueError(f"Expected beta > 0, got {beta}")
+        raise InputError(f"Expected beta > 0, got {beta}")
     return beta
 
 
@@ -722,7 +723,7 @@ def _key_terms(terms, n_k: int, dev: torch.device) -> torch.Tensor | None:
         return None
     t = terms.detach() if isinstance(terms, torch.Tensor) else torch.from_numpy(np.asarray(terms, dtype=np.float32))
     if t.shape != (n_k,):
-        raise ValueError(f"Expected key_terms of shape ({n_k},), got {tuple(t.shape)}")
+        raise InputError(f"Expected key_terms of shape ({n_k},), got {tuple(t.shape)}")
     return t.to(dev, torch.float32)
 
 
@@ -845,7 +846,7 @@ class Scorer:
         rows = torch.arange(self.queries.shape[0], device=dev) if rows is None else \
             torch.as_tensor(rows, dtype=torch.int64).to(dev)
         if cand.ndim != 2 or cand.shape[0] != rows.shape[0]:
-            raise ValueError(f"Expected candidates of shape ({rows.shape[0]}, w), got {tuple(cand.shape)}")
+            raise InputError(f"Expected candidates of shape ({rows.shape[0]}, w), got {tuple(cand.shape)}")
         valid = cand >= 0
         safe = cand.clamp_min(0)
         score = self.scale * (self.queries[rows].unsqueeze(1) * self.keys[safe]).sum(dim=2)
@@ -1026,7 +1027,7 @@ class Matches:
             ``(row in X, row in Z)``, sorted by source then target row, no duplicates.
         """
         if direction not in DIRECTIONS:
-            raise ValueError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+            raise InputError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
         fv, fi = self.forward_score.numpy(), self.forward_index.numpy()
         bv, bi = self.backward_score.numpy(), self.backward_index.numpy()
         fwd = np.stack([np.arange(len(fi)), fi], axis=1)
@@ -1111,7 +1112,7 @@ def best_matches(
     knn_k = _check_k(knn_k, "knn_k")
     keep_prob = float(keep_prob)
     if not 0.0 < keep_prob <= 1.0:
-        raise ValueError(f"Expected keep_prob in (0, 1], got {keep_prob}")
+        raise InputError(f"Expected keep_prob in (0, 1], got {keep_prob}")
     dev = resolve_device(device)
     Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
     _check_pair(Xn, Zn, "X", "Z")
@@ -1177,7 +1178,7 @@ def induce_pairs(
         ``(row in X, row in Z)``, sorted by source then target row, no duplicates.
     """
     if direction not in DIRECTIONS:
-        raise ValueError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+        raise InputError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
     if max_rank is not None:
         max_rank = _check_k(max_rank, "max_rank")
         X, Z = X[:max_rank], Z[:max_rank]

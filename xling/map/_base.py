@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from xling._progress import emit, make_event
 from xling._utils import check_matrix
 from xling.alignment import Alignment, AlignmentSide
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, InputTypeError, NotEnoughDataError
 from xling.preprocessing import Normalizer
 
 __all__ = ["BaseMapper", "check_pairs"]
@@ -46,14 +46,14 @@ def check_pairs(pairs, n_x: int, n_z: int, min_pairs: int = 1) -> np.ndarray:
     """Validate an (n, 2) array of row pairs against the sizes of X and Z."""
     arr = np.asarray(pairs)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"Expected pairs of shape (n_pairs, 2), got shape {arr.shape}")
+        raise InputError(f"Expected pairs of shape (n_pairs, 2), got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"Expected integer row indices in pairs, got dtype {arr.dtype}")
+        raise InputTypeError(f"Expected integer row indices in pairs, got dtype {arr.dtype}")
     arr = arr.astype(np.int64, copy=False)
     if len(arr) < min_pairs:
         raise NotEnoughDataError(f"Expected at least {min_pairs} seed pairs, got {len(arr)}")
     if arr.size and (arr[:, 0].min() < 0 or arr[:, 0].max() >= n_x or arr[:, 1].min() < 0 or arr[:, 1].max() >= n_z):
-        raise ValueError(f"Expected pair indices within X rows [0, {n_x}) and Z rows [0, {n_z}), got out-of-range indices")
+        raise InputError(f"Expected pair indices within X rows [0, {n_x}) and Z rows [0, {n_z}), got out-of-range indices")
     return arr
 
 
@@ -97,13 +97,13 @@ class BaseMapper(BaseEstimator):
         X = check_matrix(X, "X")
         Z = check_matrix(Z, "Z")
         if self.same_dim and X.shape[1] != Z.shape[1]:
-            raise ValueError(
+            raise InputError(
                 f"Expected source and target vectors of the same dimension for {type(self).__name__}, "
                 f"got {X.shape[1]} and {Z.shape[1]}"
             )
         if pairs is None and self.supervised:
             if len(X) != len(Z):
-                raise ValueError(
+                raise InputError(
                     f"Expected X and Z with the same number of rows when pairs=None, got {len(X)} and {len(Z)}"
                 )
             pairs = np.stack([np.arange(len(X)), np.arange(len(X))], axis=1)

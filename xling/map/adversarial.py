@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from xling._utils import check_random_state, resolve_device, torch_generator
+from xling.exceptions import InputError
 from xling.map._base import BaseMapper
 from xling.map._diagnosis import conclude, diagnose, diagnose_dictionary
 from xling.map.procrustes import orthogonal_procrustes
@@ -173,11 +174,11 @@ class Adversarial(BaseMapper):
                 "max_rank": 1, "n_refinement": 0, "refinement_max_rank": 1, "criterion_size": 1, "knn_k": 1}
         for name, low in ints.items():
             if getattr(self, name) < low:
-                raise ValueError(f"Expected {name} >= {low}, got {getattr(self, name)}")
+                raise InputError(f"Expected {name} >= {low}, got {getattr(self, name)}")
         if self.n_epochs == 0 and self.n_refinement == 0:
-            raise ValueError("Expected n_epochs > 0 or n_refinement > 0, got neither")
+            raise InputError("Expected n_epochs > 0 or n_refinement > 0, got neither")
         if not 0 <= self.dis_smooth < 0.5:
-            raise ValueError(f"Expected 0 <= dis_smooth < 0.5, got {self.dis_smooth}")
+            raise InputError(f"Expected 0 <= dis_smooth < 0.5, got {self.dis_smooth}")
 
     def fit(self, X, Z, pairs=None, *, src_words: Sequence[str] | None = None,
             tgt_words: Sequence[str] | None = None) -> "Adversarial":
@@ -206,7 +207,7 @@ class Adversarial(BaseMapper):
 
     def _fit(self, X, Z, pairs):
         if pairs is not None:
-            raise ValueError(f"Expected pairs=None: {type(self).__name__} learns without a seed lexicon")
+            raise InputError(f"Expected pairs=None: {type(self).__name__} learns without a seed lexicon")
         self._check_params()
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, NotEnoughDataError
 from xling.map._base import BaseMapper
 
 __all__ = ["CCA"]
@@ -80,9 +80,9 @@ class CCA(BaseMapper):
 
     def _fit(self, X, Z, pairs):
         if not 0.0 < self.keep <= 1.0:
-            raise ValueError(f"Expected keep in (0, 1], got {self.keep}")
+            raise InputError(f"Expected keep in (0, 1], got {self.keep}")
         if self.reg < 0:
-            raise ValueError(f"Expected reg >= 0, got {self.reg}")
+            raise InputError(f"Expected reg >= 0, got {self.reg}")
         A = X[pairs[:, 0]].astype(np.float64)
         B = Z[pairs[:, 1]].astype(np.float64)
         if self.reg == 0 and len(A) <= max(A.shape[1], B.shape[1]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from xling.exceptions import InputError
 from xling.map._base import BaseMapper
 
 __all__ = ["LeastSquares"]
@@ -51,7 +52,7 @@ class LeastSquares(BaseMapper):
 
     def _fit(self, X, Z, pairs):
         if self.alpha < 0:
-            raise ValueError(f"Expected alpha >= 0, got {self.alpha}")
+            raise InputError(f"Expected alpha >= 0, got {self.alpha}")
         A = X[pairs[:, 0]].astype(np.float64)
         B = Z[pairs[:, 1]].astype(np.float64)
         if self.alpha > 0:

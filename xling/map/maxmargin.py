@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 from xling._utils import check_random_state, resolve_device, torch_generator
+from xling.exceptions import InputError
 from xling.map._base import BaseMapper
+from xling.retrieval import unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -109,20 +111,20 @@ class MaxMargin(BaseMapper):
 
     def _fit(self, X, Z, pairs):
         if self.negatives not in ("intruder", "random"):
-            raise ValueError(f"Expected negatives='intruder' or 'random', got {self.negatives!r}")
+            raise InputError(f"Expected negatives='intruder' or 'random', got {self.negatives!r}")
         if self.margin <= 0 or self.n_negatives < 1 or self.n_epochs < 1:
-            raise ValueError(
+            raise InputError(
                 f"Expected margin > 0, n_negatives >= 1, n_epochs >= 1, got {self.margin}, "
                 f"{self.n_negatives}, {self.n_epochs}"
             )
         if len(Z) < self.n_negatives + 1:
-            raise ValueError(f"Expected more than n_negatives={self.n_negatives} target rows, got {len(Z)}")
+            raise InputError(f"Expected more than n_negatives={self.n_negatives} target rows, got {len(Z)}")
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
         gen = torch_generator(rng, device)
         Xt = torch.from_numpy(X).to(device)
         Zt = torch.from_numpy(Z).to(device)
-        Zunit = Zt / Zt.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        Zunit = unit_rows(Zt)
         src = torch.from_numpy(pairs[:, 0]).to(device)
         tgt = torch.from_numpy(pairs[:, 1]).to(device)
         # a random semi-orthogonal start: cosines are defined from the first step
@@ -167,7 +169,7 @@ class MaxMargin(BaseMapper):
         else:
             cand = torch.randperm(m, generator=gen, device=gold.device)[: self.n_candidates]
         C = Zunit[cand]
-        y_unit = y_hat / y_hat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        y_unit = unit_rows(y_hat)
         # intruder score: near the mapped vector, far from the true translation
         score = y_unit @ C.T - Zunit[gold] @ C.T
         score[cand[None, :] == gold[:, None]] = -float("inf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, NotEnoughDataError
 from xling.map._base import BaseMapper
 from xling.map.cca import inverse_sqrt, sqrtm_psd
 
@@ -23,7 +23,7 @@ def _whiten_sides(whiten) -> tuple[bool, bool]:
         return True, False
     if whiten == "tgt":
         return False, True
-    raise ValueError(f"Expected whiten in (True, False, 'src', 'tgt'), got {whiten!r}")
+    raise InputError(f"Expected whiten in (True, False, 'src', 'tgt'), got {whiten!r}")
 
 
 def multistep_maps(
@@ -60,7 +60,7 @@ def multistep_maps(
     wx, wz = _whiten_sides(whiten)
     for name, value in (("src_dewhiten", src_dewhiten), ("tgt_dewhiten", tgt_dewhiten)):
         if value not in (None, "none", *_SIDES):
-            raise ValueError(f"Expected {name} in (None, 'src', 'tgt'), got {value!r}")
+            raise InputError(f"Expected {name} in (None, 'src', 'tgt'), got {value!r}")
     if (wx or wz) and len(A) <= max(A.shape[1], B.shape[1]):
         raise NotEnoughDataError(
             f"Expected more seed pairs ({len(A)}) than dimensions ({max(A.shape[1], B.shape[1])}) to whiten; "
@@ -80,7 +80,7 @@ def multistep_maps(
         z_map = z_map @ dewhiten[tgt_dewhiten]()
     if dim_reduction is not None:
         if not 1 <= dim_reduction <= len(s):
-            raise ValueError(f"Expected dim_reduction in [1, {len(s)}] or None, got {dim_reduction}")
+            raise InputError(f"Expected dim_reduction in [1, {len(s)}] or None, got {dim_reduction}")
         x_map, z_map = x_map[:, :dim_reduction], z_map[:, :dim_reduction]
     return x_map, z_map, s
 

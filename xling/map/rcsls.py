@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from xling._utils import resolve_device
+from xling.exceptions import InputError
 from xling.map._base import BaseMapper
 from xling.map.procrustes import orthogonal_procrustes
 from xling.retrieval import knn, unit_rows
@@ -100,9 +101,9 @@ class RCSLS(BaseMapper):
 
     def _fit(self, X, Z, pairs):
         if self.constraint not in _CONSTRAINTS:
-            raise ValueError(f"Expected constraint in {_CONSTRAINTS}, got {self.constraint!r}")
+            raise InputError(f"Expected constraint in {_CONSTRAINTS}, got {self.constraint!r}")
         if self.knn_k < 1 or self.n_iter < 0 or self.lr <= 0:
-            raise ValueError(f"Expected knn_k >= 1, n_iter >= 0, lr > 0, got {self.knn_k}, {self.n_iter}, {self.lr}")
+            raise InputError(f"Expected knn_k >= 1, n_iter >= 0, lr > 0, got {self.knn_k}, {self.n_iter}, {self.lr}")
         device = resolve_device(self.device)
         k = min(self.knn_k, len(X), len(Z), self.n_neighbours)
         Xt, Zt = unit_rows(X, "X", device), unit_rows(Z, "Z", device)

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import clone
 
 from xling._utils import check_random_state, resolve_device, torch_generator
-from xling.exceptions import ConvergenceWarning, NotEnoughDataError
+from xling.exceptions import ConvergenceWarning, InputError, NotEnoughDataError
 from xling.map._base import BaseMapper
 from xling.map._diagnosis import conclude, diagnose_dictionary
 from xling.map.procrustes import Procrustes
@@ -50,7 +50,7 @@ def seed_pairs(src_words: Sequence[str], tgt_words: Sequence[str], kind: str = "
     [[1, 2]]
     """
     if kind not in ("identical", "numerals"):
-        raise ValueError(f"Expected kind 'identical' or 'numerals', got {kind!r}")
+        raise InputError(f"Expected kind 'identical' or 'numerals', got {kind!r}")
     tgt_index = {w: j for j, w in enumerate(tgt_words)}
     rows = [
         (i, tgt_index[w])
@@ -278,12 +278,12 @@ class SelfLearning(BaseMapper):
         self
         """
         if self.seed not in SEEDS:
-            raise ValueError(f"Expected seed in {SEEDS}, got {self.seed!r}")
+            raise InputError(f"Expected seed in {SEEDS}, got {self.seed!r}")
         if self.seed in ("identical", "numerals"):
             if src_words is None or tgt_words is None:
-                raise ValueError(f"Expected src_words and tgt_words for seed={self.seed!r}, got none")
+                raise InputError(f"Expected src_words and tgt_words for seed={self.seed!r}, got none")
             if len(src_words) != len(X) or len(tgt_words) != len(Z):
-                raise ValueError(
+                raise InputError(
                     f"Expected one word per row, got {len(src_words)} words for {len(X)} rows of X and "
                     f"{len(tgt_words)} words for {len(Z)} rows of Z"
                 )
@@ -295,7 +295,7 @@ class SelfLearning(BaseMapper):
                 found = np.unique(np.concatenate([np.asarray(pairs, dtype=np.int64).reshape(-1, 2), found]), axis=0)
             pairs = found
         if self.seed == "unsupervised" and pairs is not None:
-            raise ValueError("Expected pairs=None with seed='unsupervised' (it uses no bilingual signal)")
+            raise InputError("Expected pairs=None with seed='unsupervised' (it uses no bilingual signal)")
         super().fit(X, Z, pairs, src_words=src_words, tgt_words=tgt_words)
         # Spelling check where it is not circular: identical-string seeds would grade
         # themselves, and numeral seeds are left out of it.
@@ -307,16 +307,16 @@ class SelfLearning(BaseMapper):
 
     def _fit(self, X, Z, pairs):
         if self.method not in ("csls", "nn"):
-            raise ValueError(f"Expected method 'csls' or 'nn', got {self.method!r}")
+            raise InputError(f"Expected method 'csls' or 'nn', got {self.method!r}")
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"Expected direction in {DIRECTIONS}, got {self.direction!r}")
+            raise InputError(f"Expected direction in {DIRECTIONS}, got {self.direction!r}")
         if not 0 < self.stochastic_initial <= 1 or self.stochastic_multiplier <= 1 or self.stochastic_interval < 1:
-            raise ValueError(
+            raise InputError(
                 "Expected 0 < stochastic_initial <= 1, stochastic_multiplier > 1, stochastic_interval >= 1, got "
                 f"{self.stochastic_initial}, {self.stochastic_multiplier}, {self.stochastic_interval}"
             )
         if self.max_iter < 1:
-            raise ValueError(f"Expected max_iter >= 1, got {self.max_iter}")
+            raise InputError(f"Expected max_iter >= 1, got {self.max_iter}")
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
         gen = torch_generator(rng, device)

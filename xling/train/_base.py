@@ -21,6 +21,7 @@ and ``xling.train.JOINT_TRAINERS``:
 """
 
 from __future__ import annotations
+from xling.exceptions import InputTypeError
 
 import warnings
 from collections.abc import Iterable
@@ -33,7 +34,7 @@ __all__ = ["BaseTrainer", "BaseJointTrainer", "check_corpus"]
 def check_corpus(corpus, name: str = "corpus") -> None:
     """Raise ``TypeError`` unless ``corpus`` can be an iterable of token lists (a path or string cannot)."""
     if isinstance(corpus, (str, bytes)) or not isinstance(corpus, Iterable):
-        raise TypeError(f"Expected {name} to be an iterable of token lists (e.g. xling.LineCorpus), "
+        raise InputTypeError(f"Expected {name} to be an iterable of token lists (e.g. xling.LineCorpus), "
                         f"got {type(corpus).__name__}")
 
 
@@ -54,7 +55,7 @@ class _Trainer(BaseEstimator):
         """
         unknown = sorted(set(given) - set(self._deprecated_params))
         if unknown:
-            raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+            raise InputTypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}")
         for name, value in self._renamed(given, stacklevel=4).items():
             setattr(self, name, value)
 
@@ -72,7 +73,7 @@ class _Trainer(BaseEstimator):
             warnings.warn(f"{cls.__name__}: the setting {old!r} is deprecated and will be removed in the next "
                           f"release; use {new!r}", FutureWarning, stacklevel=stacklevel)
             if new in out:
-                raise TypeError(f"{cls.__name__} got both {old!r} and its new name {new!r}; pass only {new!r}")
+                raise InputTypeError(f"{cls.__name__} got both {old!r} and its new name {new!r}; pass only {new!r}")
             out[new] = params[old]
         return out
 

@@ -7,7 +7,7 @@ rows ``V_src .. V_src+V_tgt-1`` to the target vocabulary ("global ids").
 The monolingual skip-gram terms are trained by the word2vec machinery of
 :mod:`xling.train._word2vec`, which also holds the hyperparameter checks, the
 choice of path and the checkpoints (the compiled Hogwild kernel on the CPU,
-batched PyTorch on CUDA or without a compiler), each language on its own row
+batched PyTorch on CUDA or without the compiled extension), each language on its own row
 block of ``W`` and ``C`` with its own negative-sampling table. The cross-lingual terms
 are batched PyTorch updates on rows (``index_add_``) written without autograd.
 
@@ -40,7 +40,7 @@ import torch
 from xling._progress import emit, make_event
 from xling._utils import check_random_state, resolve_device
 from xling.embeddings import Embeddings
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, InputTypeError, NotEnoughDataError
 from xling.lexicon import Lexicon
 from xling.train._base import BaseJointTrainer, check_corpus
 from xling.train._word2vec import (_KernelRunner, _TorchRunner, check_word2vec_params, choose_backend,
@@ -169,14 +169,14 @@ def parallel_pairs(supervision) -> list[tuple[list[str], list[str]]]:
         :class:`xling.Lexicon`, meant for :class:`xling.train.PseudoBilingual`).
     """
     if isinstance(supervision, (str, bytes, Lexicon)) or not isinstance(supervision, Iterable):
-        raise TypeError("Expected the supervision to be an xling.ParallelCorpus or an iterable of (source tokens, "
+        raise InputTypeError("Expected the supervision to be an xling.ParallelCorpus or an iterable of (source tokens, "
                         f"target tokens) pairs, got {type(supervision).__name__}")
     pairs = []
     for k, item in enumerate(supervision):
         sides = None if isinstance(item, (str, bytes)) else tuple(item) if isinstance(item, Iterable) else None
         if sides is None or len(sides) != 2 or any(isinstance(s, (str, bytes)) or not isinstance(s, Iterable)
                                                    for s in sides):
-            raise TypeError(f"Expected parallel pair {k} to be (source tokens, target tokens), got {item!r:.80}")
+            raise InputTypeError(f"Expected parallel pair {k} to be (source tokens, target tokens), got {item!r:.80}")
         pairs.append((list(sides[0]), list(sides[1])))
     return pairs
 
@@ -404,7 +404,7 @@ class JointTrainer(BaseJointTrainer):
         check_word2vec_params(self)
         weight = self._default_cross_weight if self.cross_weight is None else self.cross_weight
         if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not weight >= 0:
-            raise ValueError(f"Expected cross_weight >= 0 or None, got {self.cross_weight!r}")
+            raise InputError(f"Expected cross_weight >= 0 or None, got {self.cross_weight!r}")
         check_corpus(src_corpus, "src_corpus")
         check_corpus(tgt_corpus, "tgt_corpus")
         pairs = parallel_pairs(supervision)

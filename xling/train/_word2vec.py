@@ -3,14 +3,14 @@
 Two interchangeable paths train the same model:
 
 ``kernel``
-    A compiled C++ Hogwild kernel (``xling/_kernels/word2vec.cpp``, built at
-    first use through ``torch.utils.cpp_extension`` and cached) that runs
+    A compiled C++ Hogwild kernel (``xling/_kernels/word2vec.cpp``, compiled
+    when xling is installed, one module per instruction set) that runs
     ``workers`` threads in place on the two embedding matrices. The default on
     the CPU.
 ``torch``
     Batched PyTorch: pairs are generated with tensor operations on the
     training device and applied with ``index_add_``, touching only the rows in
-    the batch. Used on CUDA, and on the CPU when no compiler is available.
+    the batch. Used on CUDA, and on the CPU when the compiled extension is missing.
 
 Which path ran is logged and recorded in ``history_`` (key ``"backend"``).
 
@@ -36,7 +36,7 @@ from xling._kernels import kernel_error, load_word2vec
 from xling._progress import emit, make_event
 from xling._utils import PathLike, atomic_output, check_random_state, resolve_device, torch_generator
 from xling.embeddings import Embeddings
-from xling.exceptions import XlingError
+from xling.exceptions import InputError, XlingError
 from xling.train._base import BaseTrainer, check_corpus
 from xling.train.vocab import EncodedCorpus, Vocabulary, alias_table, encode_corpus
 
@@ -84,22 +84,22 @@ def check_word2vec_params(est) -> None:
     for name in ("vector_size", "window", "min_count", "epochs", "batch_words", "workers"):
         value = getattr(est, name)
         if not _is_int(value) or value < 1:
-            raise ValueError(f"Expected {name} to be an integer >= 1, got {value!r}")
+            raise InputError(f"Expected {name} to be an integer >= 1, got {value!r}")
     if not _is_int(est.negative) or not 1 <= est.negative <= MAX_NEGATIVE:
-        raise ValueError(f"Expected negative to be an integer in 1..{MAX_NEGATIVE} (the limit of the compiled "
+        raise InputError(f"Expected negative to be an integer in 1..{MAX_NEGATIVE} (the limit of the compiled "
                          f"word2vec kernel), got {est.negative!r}")
     if est.max_vocab_size is not None and (not _is_int(est.max_vocab_size) or est.max_vocab_size < 1):
-        raise ValueError(f"Expected max_vocab_size to be an integer >= 1 or None, got {est.max_vocab_size!r}")
+        raise InputError(f"Expected max_vocab_size to be an integer >= 1 or None, got {est.max_vocab_size!r}")
     if not isinstance(est.sample, numbers.Real) or not 0 <= est.sample < 1:
-        raise ValueError(f"Expected 0 <= sample < 1, got {est.sample!r}")
+        raise InputError(f"Expected 0 <= sample < 1, got {est.sample!r}")
     if (not isinstance(est.alpha, numbers.Real) or not isinstance(est.min_alpha, numbers.Real)
             or not 0 < est.alpha or not 0 <= est.min_alpha <= est.alpha):
-        raise ValueError(f"Expected alpha > 0 and 0 <= min_alpha <= alpha, got alpha={est.alpha!r}, "
+        raise InputError(f"Expected alpha > 0 and 0 <= min_alpha <= alpha, got alpha={est.alpha!r}, "
                          f"min_alpha={est.min_alpha!r}")
     if est.backend not in BACKENDS:
-        raise ValueError(f"Expected backend in {BACKENDS}, got {est.backend!r}")
+        raise InputError(f"Expected backend in {BACKENDS}, got {est.backend!r}")
     if est.resume and est.checkpoint_dir is None:
-        raise ValueError("Expected checkpoint_dir with resume=True, got checkpoint_dir=None")
+        raise InputError("Expected checkpoint_dir with resume=True, got checkpoint_dir=None")
 
 
 def choose_backend(backend: str, device: torch.device):
@@ -107,12 +107,12 @@ def choose_backend(backend: str, device: torch.device):
     if backend == "torch" or (backend == "auto" and device.type != "cpu"):
         return "torch", None
     if device.type != "cpu":
-        raise ValueError(f"Expected device 'cpu' with backend='kernel', got {device}")
+        raise InputError(f"Expected device 'cpu' with backend='kernel', got {device}")
     module = load_word2vec()
     if module is not None:
         return "kernel", module
     if backend == "kernel":
-        raise XlingError(f"Expected the compiled word2vec kernel, but it could not be built: {kernel_error()}")
+        raise XlingError(f"Expected the compiled word2vec kernel, but it is not available: {kernel_error()}")
     return "torch", None
 
 
@@ -167,16 +167,16 @@ def load_checkpoint(path: Path, key: dict) -> dict | None:
         raise XlingError(f"Expected a readable xling checkpoint at {path}, got {type(exc).__name__}: {exc}") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"Expected a checkpoint of format {CHECKPOINT_FORMAT} in {path}, got format {got!r}; "
+        raise InputError(f"Expected a checkpoint of format {CHECKPOINT_FORMAT} in {path}, got format {got!r}; "
                          "use another checkpoint_dir or resume=False")
     old = state["key"]
     if old["corpus"] != key["corpus"] or old["n_tokens"] != key["n_tokens"]:
-        raise ValueError(f"Expected the corpus of the checkpoint {path} ({old['n_tokens']} training tokens), got "
+        raise InputError(f"Expected the corpus of the checkpoint {path} ({old['n_tokens']} training tokens), got "
                          f"{key['n_tokens']} tokens or another vocabulary; use another checkpoint_dir or resume=False")
     if old["trainer"] != key["trainer"] or old["settings"] != key["settings"]:
         diff = sorted(k for k in set(old["settings"]) | set(key["settings"])
                       if old["settings"].get(k) != key["settings"].get(k))
-        raise ValueError(f"Expected a checkpoint of {key['trainer']} with the same settings in {path}, got one of "
+        raise InputError(f"Expected a checkpoint of {key['trainer']} with the same settings in {path}, got one of "
                          f"{old['trainer']} differing in {diff or 'nothing'}; use another checkpoint_dir or resume=False")
     return state
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from xling.exceptions import InputError
 from xling.train._joint import JointTrainer, _row_scale
 
 __all__ = ["BilBOWA", "omega", "omega_gradient"]
@@ -29,7 +30,7 @@ def _means(W, s_ids, s_seg, t_ids, t_seg, n_pairs):
     s_len = torch.bincount(s_seg, minlength=n_pairs).to(W.dtype)
     t_len = torch.bincount(t_seg, minlength=n_pairs).to(W.dtype)
     if bool((s_len == 0).any()) or bool((t_len == 0).any()):
-        raise ValueError("Expected every sentence pair to have at least one token on each side, got an empty side")
+        raise InputError("Expected every sentence pair to have at least one token on each side, got an empty side")
     mean_s = W.new_zeros(n_pairs, d).index_add_(0, s_seg, W[s_ids]) / s_len.unsqueeze(1)
     mean_t = W.new_zeros(n_pairs, d).index_add_(0, t_seg, W[t_ids]) / t_len.unsqueeze(1)
     return mean_s, mean_t, s_len, t_len

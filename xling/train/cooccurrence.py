@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from xling._progress import emit, make_event
+from xling.exceptions import InputError
 from xling.train._base import BaseTrainer, check_corpus
 from xling.train.vocab import Vocabulary
 
@@ -57,7 +58,7 @@ def _distance_weights(window: int, weighting: str) -> np.ndarray:
         return 1.0 / d
     if weighting == "linear":
         return (window - d + 1) / window
-    raise ValueError(f"Expected weighting in {WEIGHTINGS}, got {weighting!r}")
+    raise InputError(f"Expected weighting in {WEIGHTINGS}, got {weighting!r}")
 
 
 def _chunk_matrix(ids: np.ndarray, sentence: np.ndarray, weights: np.ndarray, n_words: int) -> sp.csr_matrix:
@@ -133,9 +134,9 @@ def cooccurrence_matrix(
     (['a', 'b', 'c'], [[0.0, 2.0, 0.0], [2.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     """
     if not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"Expected window to be an integer >= 1, got {window!r}")
+        raise InputError(f"Expected window to be an integer >= 1, got {window!r}")
     if chunk_tokens < 1:
-        raise ValueError(f"Expected chunk_tokens >= 1, got {chunk_tokens}")
+        raise InputError(f"Expected chunk_tokens >= 1, got {chunk_tokens}")
     weights = _distance_weights(int(window), weighting)
     n_words = len(vocabulary)
     start = time.perf_counter()
@@ -198,15 +199,15 @@ class CooccurrenceTrainer(BaseTrainer):
 
     def _check_common(self) -> None:
         if not isinstance(self.vector_size, (int, np.integer)) or self.vector_size < 1:
-            raise ValueError(f"Expected vector_size to be an integer >= 1, got {self.vector_size!r}")
+            raise InputError(f"Expected vector_size to be an integer >= 1, got {self.vector_size!r}")
         if not isinstance(self.window, (int, np.integer)) or self.window < 1:
-            raise ValueError(f"Expected window to be an integer >= 1, got {self.window!r}")
+            raise InputError(f"Expected window to be an integer >= 1, got {self.window!r}")
         if not isinstance(self.min_count, (int, np.integer)) or self.min_count < 1:
-            raise ValueError(f"Expected min_count to be an integer >= 1, got {self.min_count!r}")
+            raise InputError(f"Expected min_count to be an integer >= 1, got {self.min_count!r}")
         if self.max_vocab_size is not None and self.max_vocab_size < 1:
-            raise ValueError(f"Expected max_vocab_size >= 1 or None, got {self.max_vocab_size!r}")
+            raise InputError(f"Expected max_vocab_size >= 1 or None, got {self.max_vocab_size!r}")
         if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"Expected weighting in {WEIGHTINGS}, got {self.weighting!r}")
+            raise InputError(f"Expected weighting in {WEIGHTINGS}, got {self.weighting!r}")
 
     def _phase(self, name: str, start: float, progress: float, **sizes) -> None:
         seconds = time.perf_counter() - start

@@ -18,7 +18,7 @@ import scipy.sparse.linalg as sla
 from threadpoolctl import threadpool_limits
 
 from xling._utils import check_random_state
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, NotEnoughDataError
 from xling.train.cooccurrence import CooccurrenceTrainer
 
 logger = logging.getLogger(__name__)
@@ -56,14 +56,14 @@ def ppmi_matrix(C: sp.spmatrix, *, context_smoothing: float = 0.75, shift: float
            [0.511, 0.   ]])
     """
     if not context_smoothing > 0:
-        raise ValueError(f"Expected context_smoothing > 0, got {context_smoothing!r}")
+        raise InputError(f"Expected context_smoothing > 0, got {context_smoothing!r}")
     if not shift >= 1:
-        raise ValueError(f"Expected shift (the k of log k) >= 1, got {shift!r}")
+        raise InputError(f"Expected shift (the k of log k) >= 1, got {shift!r}")
     C = sp.csr_matrix(C, dtype=np.float64)
     if C.nnz == 0 or C.sum() <= 0:
         raise NotEnoughDataError("Expected at least one co-occurring pair, got an empty co-occurrence matrix")
     if C.data.min() < 0:
-        raise ValueError("Expected non-negative co-occurrence counts, got a negative entry")
+        raise InputError("Expected non-negative co-occurrence counts, got a negative entry")
     row_sums = np.asarray(C.sum(axis=1)).ravel()
     col_sums = np.asarray(C.sum(axis=0)).ravel()
     smoothed = col_sums ** context_smoothing
@@ -172,13 +172,13 @@ class PPMISVD(CooccurrenceTrainer):
 
     def _check_params(self) -> None:
         if not self.context_smoothing > 0:
-            raise ValueError(f"Expected context_smoothing > 0, got {self.context_smoothing!r}")
+            raise InputError(f"Expected context_smoothing > 0, got {self.context_smoothing!r}")
         if not self.shift >= 1:
-            raise ValueError(f"Expected shift (the k of log k) >= 1, got {self.shift!r}")
+            raise InputError(f"Expected shift (the k of log k) >= 1, got {self.shift!r}")
         if not np.isfinite(self.eig):
-            raise ValueError(f"Expected a finite eig exponent, got {self.eig!r}")
+            raise InputError(f"Expected a finite eig exponent, got {self.eig!r}")
         if not self.tol >= 0:
-            raise ValueError(f"Expected tol >= 0, got {self.tol!r}")
+            raise InputError(f"Expected tol >= 0, got {self.tol!r}")
 
     def _fit_counts(self, vocabulary, C) -> np.ndarray:
         n_words, d = C.shape[0], self.vector_size

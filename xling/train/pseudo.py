@@ -25,7 +25,7 @@ import numpy as np
 
 from xling._utils import check_random_state
 from xling.embeddings import Embeddings
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, InputTypeError, NotEnoughDataError
 from xling.lexicon import Lexicon
 from xling.train._base import BaseJointTrainer, check_corpus
 from xling.train._word2vec import check_word2vec_params
@@ -80,9 +80,9 @@ class PseudoBilingualCorpus:
 
     def __init__(self, src_corpus, tgt_corpus, lexicon: Lexicon, *, replace_prob: float = 0.5, random_state=None):
         if not 0 <= replace_prob <= 1:
-            raise ValueError(f"Expected 0 <= replace_prob <= 1, got {replace_prob!r}")
+            raise InputError(f"Expected 0 <= replace_prob <= 1, got {replace_prob!r}")
         if not isinstance(lexicon, Lexicon):
-            raise TypeError(f"Expected lexicon to be an xling.Lexicon, got {type(lexicon).__name__}")
+            raise InputTypeError(f"Expected lexicon to be an xling.Lexicon, got {type(lexicon).__name__}")
         self.src_corpus, self.tgt_corpus, self.lexicon = src_corpus, tgt_corpus, lexicon
         self.replace_prob = replace_prob
         self.seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
@@ -269,7 +269,7 @@ class PseudoBilingual(BaseJointTrainer):
         """
         check_word2vec_params(self)
         if self.sg not in (0, 1) or isinstance(self.sg, bool):
-            raise ValueError(f"Expected sg to be 1 (skip-gram) or 0 (CBOW), got {self.sg!r}")
+            raise InputError(f"Expected sg to be 1 (skip-gram) or 0 (CBOW), got {self.sg!r}")
         check_corpus(src_corpus, "src_corpus")
         check_corpus(tgt_corpus, "tgt_corpus")
         if documents is not None:
@@ -280,7 +280,7 @@ class PseudoBilingual(BaseJointTrainer):
         mixed = PseudoBilingualCorpus(src_corpus, tgt_corpus, supervision, replace_prob=self.replace_prob,
                                       random_state=mix_seed)
         if len(supervision) == 0 and documents is None:
-            raise ValueError("Expected a non-empty lexicon or aligned documents, got an empty lexicon and no "
+            raise InputError("Expected a non-empty lexicon or aligned documents, got an empty lexicon and no "
                              "documents (nothing would connect the two languages)")
         parts = [mixed] if documents is None else [mixed, MergedDocuments(documents, random_state=doc_seed)]
         model = (SkipGram if self.sg == 1 else CBOW)(

@@ -25,7 +25,7 @@ import scipy.sparse.linalg as sla
 from threadpoolctl import threadpool_limits
 
 from xling._utils import check_random_state
-from xling.exceptions import ConvergenceWarning, NotEnoughDataError
+from xling.exceptions import ConvergenceWarning, InputError, NotEnoughDataError
 from xling.train.cooccurrence import CooccurrenceTrainer
 
 logger = logging.getLogger(__name__)
@@ -55,12 +55,12 @@ def target_matrix_sparse_part(C: sp.spmatrix) -> sp.csr_matrix:
     """
     C = sp.csr_matrix(C, dtype=np.float64)
     if C.shape[0] != C.shape[1]:
-        raise ValueError(f"Expected a square co-occurrence matrix, got shape {C.shape}")
+        raise InputError(f"Expected a square co-occurrence matrix, got shape {C.shape}")
     total = C.sum()
     if C.nnz == 0 or total <= 0:
         raise NotEnoughDataError("Expected at least one co-occurring pair, got an empty co-occurrence matrix")
     if C.data.min() < 0:
-        raise ValueError("Expected non-negative co-occurrence counts, got a negative entry")
+        raise InputError("Expected non-negative co-occurrence counts, got a negative entry")
     marginal = np.asarray(C.sum(axis=1)).ravel() / total
     coo = C.tocoo()
     joint = coo.data / total
@@ -203,9 +203,9 @@ class SpectralEmbedding(CooccurrenceTrainer):
 
     def _check_params(self) -> None:
         if not self.tol >= 0:
-            raise ValueError(f"Expected tol >= 0, got {self.tol!r}")
+            raise InputError(f"Expected tol >= 0, got {self.tol!r}")
         if self.ncv is not None and self.ncv <= self.vector_size:
-            raise ValueError(f"Expected ncv > vector_size ({self.vector_size}) or None, got {self.ncv!r}")
+            raise InputError(f"Expected ncv > vector_size ({self.vector_size}) or None, got {self.ncv!r}")
 
     def _fit_counts(self, vocabulary, C) -> np.ndarray:
         n_words, d = C.shape[0], self.vector_size

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from xling.corpus import LINE_END, LineCorpus
-from xling.exceptions import NotEnoughDataError
+from xling.exceptions import InputError, InputTypeError, NotEnoughDataError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Vocabulary:
         ndarray of shape (n_words,), float32
         """
         if sample < 0:
-            raise ValueError(f"Expected sample >= 0, got {sample}")
+            raise InputError(f"Expected sample >= 0, got {sample}")
         counts = self.counts.astype(np.float64)
         if sample == 0:
             return np.ones(len(counts), dtype=np.float32)
@@ -122,7 +122,7 @@ def alias_table(probs) -> tuple[np.ndarray, np.ndarray]:
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 1 or len(p) == 0 or (p < 0).any() or not np.isfinite(p).all() or p.sum() <= 0:
-        raise ValueError("Expected a non-empty 1-D array of finite non-negative weights with a positive sum")
+        raise InputError("Expected a non-empty 1-D array of finite non-negative weights with a positive sum")
     n = len(p)
     scaled = p * (n / p.sum())
     prob = np.ones(n, dtype=np.float64)
@@ -171,11 +171,11 @@ def _token_blocks(corpus) -> Iterator[tuple[list, object]]:
             yield block, LINE_END
         return
     if isinstance(corpus, (str, bytes)):
-        raise TypeError("Expected an iterable of token lists (e.g. xling.LineCorpus), got a string")
+        raise InputTypeError("Expected an iterable of token lists (e.g. xling.LineCorpus), got a string")
     block: list = []
     for number, tokens in enumerate(corpus, start=1):
         if isinstance(tokens, str):
-            raise TypeError(f"Expected sentence {number} to be a list of tokens, got a string")
+            raise InputTypeError(f"Expected sentence {number} to be a list of tokens, got a string")
         block.extend(tokens)
         block.append(None)  # None cannot be a token, so it marks the end unambiguously
         if len(block) >= 1 << 16:
@@ -218,9 +218,9 @@ def encode_corpus(
     encoded : EncodedCorpus
     """
     if min_count < 1:
-        raise ValueError(f"Expected min_count >= 1, got {min_count}")
+        raise InputError(f"Expected min_count >= 1, got {min_count}")
     if max_vocab_size is not None and max_vocab_size < 1:
-        raise ValueError(f"Expected max_vocab_size >= 1 or None, got {max_vocab_size}")
+        raise InputError(f"Expected max_vocab_size >= 1 or None, got {max_vocab_size}")
     provisional: defaultdict = defaultdict()
     # A missing key gets the current size as its id (a C-level call, no Python per token).
     provisional.default_factory = provisional.__len__
