@@ -75,3 +75,17 @@ def test_self_learning_takes_its_inner_solver_by_name():
     result = align(spaces, "en", lexicons, method="selflearning",
                    params={"mapper": "artetxe2018-supervised", "max_iter": 3, "vocabulary_cutoff": 300}, device="cpu")
     assert type(result.mappers["de"].mapper_).__name__ == "Artetxe2018Supervised"
+
+
+def test_joint_training_refuses_the_supervision_its_method_does_not_take(tmp_path):
+    from xling.train import JOINT_TRAINERS
+    from xling.workflow import train_joint
+
+    text = tmp_path / "a.txt"
+    text.write_text("a b c\n")
+    lexicon = tmp_path / "lex.tsv"
+    lexicon.write_text("a\tb\n")
+    with pytest.raises(XlingError, match="BilBOWA takes parallel sentences"):
+        train_joint(JOINT_TRAINERS["bilbowa"](), text, text, lexicon=lexicon)
+    with pytest.raises(XlingError, match="PseudoBilingual takes a lexicon"):
+        train_joint(JOINT_TRAINERS["pseudo"](), text, text, parallel=(text, text))

@@ -24,7 +24,6 @@ from xling._utils import atomic_output, check_output_dir, check_output_file, jso
 from xling.alignment import Alignment
 from xling.embeddings import Embeddings
 from xling.exceptions import NotEnoughDataError, XlingError
-from xling.lexicon import Lexicon
 from xling.workflow import RETRIEVAL_METHODS, stem
 
 logger = logging.getLogger("xling.cli")
@@ -298,28 +297,26 @@ def _note_hogwild(trainer) -> None:
                    "--threads 1 gives bit-identical runs", err=True)
 
 
-def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=None, hyper=None, explicit=(), extra=None, fmt="auto", progress=True):
-    """Train vectors on one corpus file and write them (used by ``train`` and ``demo``)."""
-    from xling.corpus import LineCorpus
+def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=None, hyper=None, explicit=(), extra=None, fmt="auto"):
+    """Build the trainer from the options, train it on one corpus file (the library does) and write the vectors."""
     from xling.train import TRAINERS
+    from xling.workflow import train as train_workflow
 
     if method not in TRAINERS:
         raise click.UsageError(f"Unknown method {method!r}; choose from: {', '.join(sorted(TRAINERS))}")
     check_output_file(out)
     trainer = _build(TRAINERS[method], method, hyper or {}, set(explicit), extra or {})
     _note_hogwild(trainer)
-    corpus = LineCorpus(corpus_path, lowercase=lowercase, max_lines=max_lines)
     start = time.perf_counter()
-    if progress and "callbacks" in trainer.get_params(deep=False):
-        with _ProgressBar(f"training {method} on {Path(corpus_path).name}") as bar:
-            trainer.set_params(callbacks=(bar,))
-            trainer.fit(corpus)
-    else:
-        trainer.fit(corpus)
+    train_workflow(trainer, corpus_path, lowercase=lowercase, max_lines=max_lines, progress=_progress_bar)
     trainer.embeddings_.write(out, format=fmt)
-    elapsed = time.perf_counter() - start
-    click.echo(f"wrote {len(trainer.embeddings_)} vectors of dim {trainer.embeddings_.dim} to {out} in {elapsed:.1f} s", err=True)
+    _wrote_vectors(out, trainer, time.perf_counter() - start)
     return trainer
+
+
+def _wrote_vectors(path, trainer, seconds: float | None = None) -> None:
+    took = "" if seconds is None else f" in {seconds:.1f} s"
+    click.echo(f"wrote {len(trainer.embeddings_)} vectors of dim {trainer.embeddings_.dim} to {path}{took}", err=True)
 
 
 @cli.command()
@@ -415,18 +412,18 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
 
     Writes DIR/<src>.vec, DIR/<tgt>.vec (one shared space) and DIR/report.json.
     """
-    from xling.corpus import LineCorpus, ParallelCorpus
     from xling.train import JOINT_TRAINERS
+    from xling.workflow import train_joint as train_joint_workflow
 
     if options["resume"] and not options["checkpoint_dir"]:
         raise click.UsageError("--resume needs --checkpoint-dir")
-    if method in ("bilbowa", "transgram") and (parallel is None or lexicon or documents):
-        raise click.UsageError(f"Method {method!r} takes --parallel SRC TGT (and no --lexicon or --documents)")
-    if method == "pseudo" and (parallel or lexicon is None):
-        raise click.UsageError("Method 'pseudo' takes --lexicon (and optionally --documents), not --parallel")
     names = langs.split(",") if langs else [stem(src_mono), stem(tgt_mono)]
     if len(names) != 2 or names[0] == names[1]:
         raise click.UsageError(f"Expected two distinct names in --langs SRC,TGT, got {langs or names!r}")
+    if JOINT_TRAINERS[method].supervision_kind == "parallel" and (parallel is None or lexicon or documents):
+        raise click.UsageError(f"Method {method!r} takes --parallel SRC TGT (and no --lexicon or --documents)")
+    if JOINT_TRAINERS[method].supervision_kind == "lexicon" and (parallel or lexicon is None):
+        raise click.UsageError(f"Method {method!r} takes --lexicon (and optionally --documents), not --parallel")
     check_output_dir(out_dir)
     for name in (f"{names[0]}.vec", f"{names[1]}.vec", "report.json"):
         check_output_file(Path(out_dir) / name)
@@ -434,27 +431,9 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
     hyper = _hyperparameters(options, _JOINT_OPTIONS)
     trainer = _build(JOINT_TRAINERS[method], method, hyper, _explicit(ctx, _JOINT_OPTIONS), _parse_params(params))
     _note_hogwild(trainer)
-    src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
-    from xling import __version__
-
-    report = {"kind": "train-joint", "xling_version": __version__, "method": method, "src_mono": src_mono, "tgt_mono": tgt_mono, "settings": {
-        k: v for k, v in trainer.get_params(deep=False).items() if k != "callbacks"}}
-    start = time.perf_counter()
-    with _ProgressBar(f"training {method}") as bar:
-        trainer.set_params(callbacks=(bar,))
-        if method == "pseudo":
-            lex = Lexicon.read(lexicon)
-            if lexicon_case == "lower" or (lexicon_case == "auto" and lowercase):
-                lex = lex.lower()
-            docs = ParallelCorpus(*documents, lowercase=lowercase) if documents else None
-            trainer.fit(src, tgt, lex, documents=docs)
-            report.update(lexicon=lexicon, documents=documents)
-        else:
-            pairs = ParallelCorpus(*parallel, lowercase=lowercase)
-            trainer.fit(src, tgt, pairs)
-            report.update(parallel=parallel, parallel_pairs_skipped=pairs.n_skipped, parallel_lines=len(pairs))
-    report["seconds"] = round(time.perf_counter() - start, 1)
-    report["history"] = getattr(trainer, "history_", [])
+    report = train_joint_workflow(trainer, src_mono, tgt_mono, parallel=parallel, documents=documents, lexicon=lexicon,
+                                  lowercase=lowercase, lexicon_case=lexicon_case, progress=_progress_bar)
+    report["method"] = method
     out = Path(out_dir)
     report["files"] = [f"{names[0]}.vec", f"{names[1]}.vec", "report.json"]
     with staged_outputs(out) as stage:  # the three files replace an earlier run's together, or not at all
@@ -641,7 +620,7 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
     SRC and TGT must already share one space (e.g. outputs of `xling align`),
     or be the original vectors with --map the saved alignment.
     """
-    from xling.evaluate import bli, format_table
+    from xling.evaluate import evaluate_many, format_table
     from xling.workflow import read_lexicon
 
     methods = _split_methods(retrieval)
@@ -650,7 +629,7 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
     src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
     lexicon = read_lexicon(test, src_emb, tgt_emb, lexicon_case)
     try:
-        results = {m: bli(src_emb, tgt_emb, lexicon, method=m, knn_k=knn_k, oov=oov, device=_device(device)) for m in methods}
+        results = evaluate_many(src_emb, tgt_emb, lexicon, methods, knn_k=knn_k, oov=oov, device=_device(device))
     except NotEnoughDataError as exc:
         raise NotEnoughDataError(f"{test}: {exc}") from None
     if as_json:
@@ -716,7 +695,6 @@ def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, li
 
 
 # -- demo ---------------------------------------------------------------------
-DEMO_TEST = "en-es/en-es.5000-6500.tsv"
 
 
 @cli.command()
@@ -737,39 +715,23 @@ def demo(out_dir, method, dim, epochs, seed):
     report.html.
     """
     from xling.evaluate import format_table
-    from xling.resources import demo_corpus_path, lexicon_path
-    from xling.retrieval import translate as translate_words
-    from xling.workflow import align as align_workflow, read_lexicon
+    from xling.resources import lexicon_path
+    from xling.workflow import DEMO_TEST_LEXICON, demo as demo_workflow, example_translations
 
     if epochs is not None and method != "sgns":
-        raise click.UsageError(f"--epochs is a setting of sgns; {method} trains in one pass")
+        raise click.UsageError(f"--epochs is a setting of sgns ({method} trains in one pass): use --method sgns --epochs N")
     check_output_dir(out_dir)
     out = Path(out_dir)
-    paths = {}
-    for lang in ("en", "es"):
-        paths[lang] = out / f"{lang}.vec"
-        hyper = {"vector_size": dim, "random_state": seed}
-        if method == "sgns":
-            hyper["epochs"] = epochs or 10
-        train_vectors(demo_corpus_path(lang), paths[lang], method=method, hyper=hyper)
-    result = align_workflow(
-        paths, "es", {"en": lexicon_path("en-es/en-es.0-5000.tsv")}, method="artetxe2018-supervised",
-        evals={"en": lexicon_path(DEMO_TEST)}, seed=seed,
-    )
+    result = demo_workflow(out, method=method, dim=dim, epochs=epochs, seed=seed, progress=_progress_bar,
+                           on_vectors=lambda lang, path, trainer: _wrote_vectors(path, trainer))
     result.save(out)
-    click.echo(f"\nBLI en→es on {lexicon_path(DEMO_TEST).name} (vectors in {out}):")
+    click.echo(f"\nBLI en→es on {lexicon_path(DEMO_TEST_LEXICON).name} (vectors in {out}):")
     click.echo(format_table(_bli_rows(result.report)))
-    src, tgt = result.pair("en", "es")
-    test = read_lexicon(lexicon_path(DEMO_TEST), src, tgt)
-    words = [w for w in test.sources if w in src]
-    candidates = translate_words(src, tgt, words, k=3, method="csls")
-    right = [i for i, c in enumerate(candidates) if c[0][0] in test[words[i]]]
-    wrong = [i for i, c in enumerate(candidates) if c[0][0] not in test[words[i]]]
-    click.echo(f"\nexample translations (CSLS top 3; * = in the test lexicon): {len(right)} of the {len(words)} "
-               "evaluable test words are right at rank 1; the first 4 of them and the first 4 others:")
-    for i in right[:4] + wrong[:4]:
-        shown = ", ".join(f"{t}{'*' if t in test[words[i]] else ''}" for t, _ in candidates[i])
-        click.echo(f"  {words[i]:<14} {shown}")
+    examples = example_translations(result, "en", lexicon_path(DEMO_TEST_LEXICON))
+    click.echo(f"\nexample translations (CSLS top 3; * = in the test lexicon): {examples['n_right']} of the "
+               f"{examples['n_evaluable']} evaluable test words are right at rank 1; the first 4 of them and the first 4 others:")
+    for word, candidates in examples["right"] + examples["wrong"]:
+        click.echo(f"  {word:<14} " + ", ".join(f"{t}{'*' if gold else ''}" for t, _, gold in candidates))
     _write_html_report(out, vectors=result.embeddings, random_state=seed)
 
 

@@ -418,3 +418,139 @@ def stem(path: PathLike) -> str:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     return name
+
+
+def train(trainer, corpus, *, lowercase: bool = True, max_lines: int | None = None, progress: Progress | None = None):
+    """Fit a monolingual trainer on a corpus file; returns the fitted trainer (``embeddings_``).
+
+    Parameters
+    ----------
+    trainer : a trainer of :data:`xling.train.TRAINERS` (configured, unfitted)
+    corpus : path
+        One sentence or paragraph per line (.txt, .gz, .xz, .bz2).
+    lowercase, max_lines
+        As in :class:`xling.LineCorpus`.
+    progress : callable, optional
+        See :func:`align`.
+    """
+    from xling.corpus import LineCorpus
+
+    text = LineCorpus(corpus, lowercase=lowercase, max_lines=max_lines)
+    with _progress_for(trainer, progress, f"training {type(trainer).__name__} on {Path(corpus).name}"):
+        trainer.fit(text)
+    return trainer
+
+
+def train_joint(trainer, src_mono, tgt_mono, *, parallel=None, documents=None, lexicon=None, lowercase: bool = True,
+                lexicon_case: str = "auto", progress: Progress | None = None) -> dict:
+    """Fit a joint trainer of :data:`xling.train.JOINT_TRAINERS` on files; returns its report.
+
+    Parameters
+    ----------
+    trainer : BilBOWA, TransGram or PseudoBilingual (configured, unfitted)
+    src_mono, tgt_mono : path
+        Monolingual text of each language.
+    parallel : (path, path), optional
+        Line-aligned sentences (the supervision of ``supervision_kind == "parallel"``).
+    documents : (path, path), optional
+        Line-aligned documents (PseudoBilingual).
+    lexicon : path, optional
+        Translations (the supervision of ``supervision_kind == "lexicon"``),
+        lower-cased with ``lowercase`` text unless ``lexicon_case="keep"``.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: method, inputs, settings, seconds and history.
+
+    Raises
+    ------
+    XlingError
+        The supervision the method does not take, or none of the one it takes.
+    """
+    from xling import __version__
+    from xling.corpus import LineCorpus, ParallelCorpus
+
+    kind = type(trainer).supervision_kind
+    if kind == "parallel" and (parallel is None or lexicon is not None or documents is not None):
+        raise XlingError(f"{type(trainer).__name__} takes parallel sentences (and no lexicon or documents)")
+    if kind == "lexicon" and (parallel is not None or lexicon is None):
+        raise XlingError(f"{type(trainer).__name__} takes a lexicon (and optionally documents), not parallel sentences")
+    src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
+    report = {"kind": "train-joint", "xling_version": __version__, "method": type(trainer).__name__,
+              "src_mono": str(src_mono), "tgt_mono": str(tgt_mono),
+              "settings": jsonable({k: v for k, v in trainer.get_params(deep=False).items() if k != "callbacks"})}
+    start = time.perf_counter()
+    with _progress_for(trainer, progress, f"training {type(trainer).__name__}"):
+        if kind == "lexicon":
+            lex = Lexicon.read(lexicon)
+            if lexicon_case == "lower" or (lexicon_case == "auto" and lowercase):
+                lex = lex.lower()
+            docs = ParallelCorpus(*documents, lowercase=lowercase) if documents else None
+            trainer.fit(src, tgt, lex, documents=docs)
+            report.update(lexicon=str(lexicon), documents=[str(d) for d in documents] if documents else None)
+        else:
+            pairs = ParallelCorpus(*parallel, lowercase=lowercase)
+            trainer.fit(src, tgt, pairs)
+            report.update(parallel=[str(p) for p in parallel], parallel_pairs_skipped=pairs.n_skipped,
+                          parallel_lines=len(pairs))
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    report["history"] = jsonable(getattr(trainer, "history_", []))
+    return report
+
+
+DEMO_SEED_LEXICON = "en-es/en-es.0-5000.tsv"
+DEMO_TEST_LEXICON = "en-es/en-es.5000-6500.tsv"
+
+
+def demo(out_dir: PathLike, *, method: str = "ppmi-svd", dim: int = 100, epochs: int | None = None, seed: int = 0,
+         progress: Progress | None = None, on_vectors: Callable[[str, Path, object], None] | None = None) -> AlignResult:
+    """The pipeline of ``xling demo`` on the shipped data; returns the en→es alignment result.
+
+    Trains en and es vectors (``method``: "ppmi-svd", the best of the recipes
+    measured on this little text, or "sgns") on the shipped novel samples,
+    writes them to ``out_dir/{en,es}.vec``, and aligns en onto es with the
+    multi-step recipe (artetxe2018-supervised) on the shipped seed lexicon,
+    with BLI on the held-out test lexicon. ``on_vectors(lang, path, trainer)``
+    is called after each language is written.
+    """
+    from xling.resources import demo_corpus_path, lexicon_path
+    from xling.train import TRAINERS
+
+    if method not in ("ppmi-svd", "sgns"):
+        raise XlingError(f"Expected demo method 'ppmi-svd' or 'sgns', got {method!r}")
+    if epochs is not None and method != "sgns":
+        raise XlingError(f"Expected no epochs for {method} (it trains in one pass); use method 'sgns' with epochs")
+    out = Path(out_dir)
+    paths = {}
+    for lang in ("en", "es"):
+        params = {"vector_size": dim, "random_state": seed, **({"epochs": epochs or 10} if method == "sgns" else {})}
+        trainer = train(TRAINERS[method](**params), demo_corpus_path(lang), progress=progress)
+        paths[lang] = out / f"{lang}.vec"
+        trainer.embeddings_.write(paths[lang])
+        if on_vectors is not None:
+            on_vectors(lang, paths[lang], trainer)
+    return align(paths, "es", {"en": lexicon_path(DEMO_SEED_LEXICON)}, method="artetxe2018-supervised",
+                 evals={"en": lexicon_path(DEMO_TEST_LEXICON)}, seed=seed, progress=progress)
+
+
+def example_translations(result: AlignResult, src: str, test: Lexicon | PathLike, *, n: int = 4, k: int = 3,
+                         method: str = "csls") -> dict:
+    """Test words with their top-k translations: the first ``n`` right at rank 1 and the first ``n`` wrong.
+
+    Returns
+    -------
+    dict
+        ``{"right": [(word, [(translation, score, gold?), ...]), ...], "wrong": [...],
+        "n_right": int, "n_evaluable": int}``.
+    """
+    from xling.retrieval import translate
+
+    src_emb, tgt_emb = result.pair(src, result.target)
+    lexicon = test if isinstance(test, Lexicon) else read_lexicon(test, src_emb, tgt_emb)
+    words = [w for w in lexicon.sources if w in src_emb]
+    found = translate(src_emb, tgt_emb, words, k=k, method=method)
+    rows = [(w, [(t, s, t in lexicon[w]) for t, s in cands]) for w, cands in zip(words, found)]
+    right = [row for row in rows if row[1][0][2]]
+    wrong = [row for row in rows if not row[1][0][2]]
+    return {"right": right[:n], "wrong": wrong[:n], "n_right": len(right), "n_evaluable": len(words)}
