@@ -169,7 +169,8 @@ class MaxMargin(BaseMapper):
         else:
             cand = torch.randperm(m, generator=gen, device=gold.device)[: self.n_candidates]
         C = Zunit[cand]
-        y_unit = unit_rows(y_hat)
+        # not unit_rows: a diverging step makes y_hat non-finite, which the loss check reports as divergence
+        y_unit = y_hat / y_hat.norm(dim=1, keepdim=True).clamp_min(1e-12)
         # intruder score: near the mapped vector, far from the true translation
         score = y_unit @ C.T - Zunit[gold] @ C.T
         score[cand[None, :] == gold[:, None]] = -float("inf")
