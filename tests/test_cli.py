@@ -373,3 +373,32 @@ def test_align_without_lexicon_reports_its_diagnosis(tmp_path):
     diagnosis = entry["diagnosis"]
     assert diagnosis["success"] and diagnosis["spelling"]["identical_words"] == 300  # numerals left out
     assert entry["history"][-1]["phase"] == "diagnosis"
+
+
+def test_report_flags_write_a_page_with_the_numbers_of_the_run(spaces, tiny_bilingual):
+    root, paths = spaces
+    out = root / "aligned"
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--eval", root / "xx-zz.test.tsv",
+        "--out-dir", out, "--report")
+    p1 = json.loads((out / "report.json").read_text())["sources"]["xx"]["bli"]["csls"]["p@1"]
+    assert f"{100 * p1:.2f}" in (out / "report.html").read_text()
+    # eval of the original vectors through the saved map, with its own report folder
+    evaluated = root / "evaluated"
+    result = run("eval", paths["xx"], paths["zz"], root / "xx-zz.test.tsv", "--map", out / "xx-zz.map.npz",
+                 "--report", evaluated)
+    report = json.loads((evaluated / "report.json").read_text())
+    assert report["kind"] == "eval" and report["bli"]["csls"]["p@1"] == pytest.approx(p1)
+    assert f"report: {evaluated / 'report.html'}" in result.stderr
+    page = (evaluated / "report.html").read_text()
+    assert f"{100 * p1:.2f}" in page and "data:image/png;base64," in page
+    # training: the page shows the loss per epoch of the history
+    troot, tpaths = tiny_bilingual
+    run("train", tpaths["xa"], "-o", troot / "a.vec", "--dim", 8, "--epochs", 2, "--min-count", 1, "--threads", 1,
+        "--report", troot / "trained")
+    trained = json.loads((troot / "trained" / "report.json").read_text())
+    assert trained["kind"] == "train" and [e["step"] for e in trained["history"]] == [1, 2]
+    assert "history" in (troot / "trained" / "report.html").read_text().lower()
+    # `xling report` rebuilds the page of a run folder
+    (out / "report.html").unlink()
+    run("report", out)
+    assert f"{100 * p1:.2f}" in (out / "report.html").read_text()

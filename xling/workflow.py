@@ -277,7 +277,6 @@ def align(
     (['en', 'xx'], 4)
     """
     from xling import __version__
-    from xling.evaluate import bli
 
     if target not in spaces:
         raise XlingError(f"Expected the target among the languages {sorted(spaces)}, got {target!r}")
@@ -351,7 +350,8 @@ def align(
             test, name = _as_lexicon(evals[lang], src, tgt, lexicon_case)
             start = time.perf_counter()
             try:
-                entry["bli"] = {r: bli(mapped[lang], mapped[target], test, method=r, oov=oov, device=device) for r in retrieval}
+                entry["bli"] = _evaluate(mapped[lang], mapped[target], test, retrieval, oov, device, progress,
+                                         f"evaluating {lang}→{target}")
             except NotEnoughDataError as exc:
                 raise NotEnoughDataError(f"{name}: {exc}") from None
             entry["eval_lexicon"] = name
@@ -376,6 +376,20 @@ def _warn_if_underdetermined(entry: dict, name: str, pairs: np.ndarray, dim: int
                "a few thousand for a useful map")
     logger.warning(message)
     entry.setdefault("warnings", []).append(message)
+
+
+def _evaluate(src: Embeddings, tgt: Embeddings, test: Lexicon, retrieval, oov, device, progress, label) -> dict:
+    """BLI for each retrieval method, with a progress event after each."""
+    from xling._progress import make_event
+    from xling.evaluate import bli
+
+    results = {}
+    with progress(label) if progress is not None else contextlib.nullcontext(None) as callback:
+        for step, method in enumerate(retrieval, 1):
+            results[method] = bli(src, tgt, test, method=method, oov=oov, device=device)
+            if callback is not None:
+                callback(make_event("evaluate", step, len(retrieval), step / len(retrieval), method=method))
+    return results
 
 
 def _template(method, params, seed, device):
