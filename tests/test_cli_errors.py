@@ -205,6 +205,12 @@ def test_verbosity_after_the_subcommand_and_standard_streams(pair):
     rows = [line.split("\t")[:3] for line in result.stdout.strip().splitlines()]
     assert rows == [["x250", "1", "z250"], ["x251", "1", "z251"]]
     assert not (Path.cwd() / "-").exists()
+    # a test lexicon from standard input gives the numbers of the file
+    test = (root / "test.tsv").read_text()
+    piped = CliRunner().invoke(cli, ["eval", str(out / "xx.mapped.vec"), str(out / "zz.mapped.vec"), "-", "--json"], input=test)
+    direct = run("eval", out / "xx.mapped.vec", out / "zz.mapped.vec", root / "test.tsv", "--json")
+    assert piped.exit_code == 0, piped.output
+    assert json.loads(piped.stdout) == json.loads(direct.stdout)
 
 
 def test_ctrl_c_while_writing_keeps_exactly_the_old_set(tmp_path):
@@ -234,3 +240,31 @@ def test_ctrl_c_while_writing_keeps_exactly_the_old_set(tmp_path):
     assert proc.returncode == 130, stderr
     assert "Interrupted; no output was changed" in stderr and "Traceback" not in stderr
     assert snapshot(out) == before
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_old_set(pair, monkeypatch):
+    import errno
+
+    from xling import Alignment
+
+    root, out = pair
+    before = snapshot(out)
+
+    def full(self, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Alignment, "save", full)
+    line = one_line_error(run(*align_args(root, "--out-dir", out, "--normalize", "unit")))
+    assert line == "Error: Cannot write the outputs: No space left on device; previous outputs were kept"
+    assert snapshot(out) == before
+
+
+def test_reading_a_large_file_reports_progress(tmp_path):
+    rows = np.random.default_rng(0).normal(size=(200000, 16)).astype(np.float32)  # more than one 8 MB read block
+    Embeddings([f"w{i}" for i in range(200000)], rows).write(tmp_path / "big.vec")
+    events = []
+    emb = Embeddings.read(tmp_path / "big.vec", callbacks=[events.append])
+    fractions = [e["progress"] for e in events]
+    assert len(emb) == 200000 and len(events) >= 2
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and events[-1]["rows"] == 200000
+    assert all(e["event"] == "progress" and e["phase"] == "read" for e in events)

@@ -129,13 +129,16 @@ class _CheckedStream:
 
 
 def iter_lines(path: PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for each line of a possibly compressed file.
+    """Yield ``(line_number, text)`` for each line of a possibly compressed file (``-``: standard input).
 
     Line numbers start at 1; the trailing newline is removed. Undecodable bytes
     raise a :class:`FormatError` naming the line instead of a bare
     ``UnicodeDecodeError``.
     """
-    with open_binary(path, skip_bom=True) as fh:
+    import sys
+
+    stdin = str(path) == "-"  # standard input, read once
+    with (contextlib.nullcontext(sys.stdin.buffer) if stdin else open_binary(path, skip_bom=True)) as fh:
         for number, raw in enumerate(fh, start=1):
             try:
                 text = raw.decode(encoding)

@@ -27,6 +27,8 @@ instead of copying.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import logging
 import os
@@ -132,6 +134,20 @@ def _decode_word(raw: bytes, path, line: int, encoding: str) -> str:
 
 
 # --------------------------------------------------------------------------- matrix
+# Set by :func:`reading_progress` for the read under way: called with (rows read, rows expected or None).
+_PROGRESS: contextvars.ContextVar = contextvars.ContextVar("xling_read_progress", default=None)
+
+
+@contextlib.contextmanager
+def reading_progress(report):
+    """Call ``report(rows_read, rows_expected)`` after each block the readers parse, inside the block."""
+    token = _PROGRESS.set(report)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
 class _Rows:
     """A float32 matrix filled row block by row block, grown in place when needed."""
 
@@ -151,6 +167,9 @@ class _Rows:
             self.data.resize((new, self.dim), refcheck=False)
         self.data[self.n : end] = block
         self.n = end
+        report = _PROGRESS.get()
+        if report is not None:
+            report(self.n, self.max_rows)
 
     def finish(self) -> np.ndarray:
         if self.n != self.data.shape[0]:

@@ -9,6 +9,7 @@ exits with status 1; outputs are written atomically.
 from __future__ import annotations
 
 import ast
+import errno
 import functools
 import json
 import logging
@@ -49,6 +50,8 @@ def _friendly_errors(func):
         except FileNotFoundError as exc:
             raise click.ClickException(str(exc) if not exc.filename else f"{exc.filename}: No such file or folder") from exc
         except OSError as exc:  # PermissionError, IsADirectoryError, ENOSPC ... while writing
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename is None:
+                raise click.ClickException(f"Cannot write the outputs: {exc.strerror}; previous outputs were kept") from exc
             if exc.filename is None:
                 raise
             raise click.ClickException(f"{exc.filename}: Cannot write: {exc.strerror}; previous outputs were kept") from exc
@@ -127,9 +130,11 @@ class _ProgressBar:
         # Events follow xling._progress: phase, step (1-based), total (or None), progress.
         target = int(round(1000 * min(max(event.get("progress", 0.0), 0.0), 1.0)))
         info = []
-        if event.get("step") is not None:
-            total = event.get("total")
+        total = event.get("total")
+        if event.get("step") is not None and total != 1:  # a one-step phase (reading a file) has no step count
             info.append(f"{event.get('phase', 'step')} {event['step']}" + (f"/{total}" if total else ""))
+        if event.get("rows"):
+            info.append(f"{event['rows']:,} rows")
         if event.get("words_per_sec"):
             info.append(f"{event['words_per_sec'] / 1000:.0f}k words/s")
         if event.get("loss") is not None:
@@ -475,10 +480,12 @@ def _progress_bar(label: str) -> "_ProgressBar":
 
 @cli.command()
 @click.argument("vectors", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--lexicon", "lexicons", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Seed lexicon (one per source).")
+@click.option("--lexicon", "lexicons", multiple=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+              help="Seed lexicon (one per source; - reads standard input).")
 @click.option("-m", "--method", default="procrustes", show_default=True, help="Mapping solver (see `xling methods`).")
 @click.option("--normalize", default=None, help="Ordered steps from unit, center, unit_dim, center_emb, none (default: the method's own; unit,center,unit for procrustes).")
-@click.option("--eval", "evals", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Test lexicon (one per source): BLI goes into the report.")
+@click.option("--eval", "evals", multiple=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+              help="Test lexicon (one per source; - reads standard input): BLI goes into the report.")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Where the mapped vectors, maps and report go.")
 @click.option("--retrieval", default="nn,csls", show_default=True, help="Retrieval methods for --eval: nn, csls, isf.")
 @click.option("--oov", type=click.Choice(["exclude", "wrong"]), default="exclude", show_default=True, help="Test words without vectors: excluded (MUSE, VecMap) or wrong (RCSLS).")
@@ -552,8 +559,10 @@ def _split_methods(text: str) -> tuple[str, ...]:
 
 def _read_pair(src: str, tgt: str, alignment_path: str | None, limit: int | None, read_options: dict) -> tuple[Embeddings, Embeddings]:
     """SRC and TGT vectors in one space: as given, or mapped by a saved alignment."""
-    src_emb = Embeddings.read(src, limit=limit, **read_options)
-    tgt_emb = Embeddings.read(tgt, limit=limit, **read_options)
+    from xling.workflow import read_vectors
+
+    src_emb = read_vectors(src, limit=limit, read_options=read_options, progress=_progress_bar)
+    tgt_emb = read_vectors(tgt, limit=limit, read_options=read_options, progress=_progress_bar)
     if alignment_path:
         alignment = Alignment.load(alignment_path)
         for emb, side, path in ((src_emb, alignment.source, src), (tgt_emb, alignment.target, tgt)):
@@ -588,7 +597,10 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
     """
     check_output_file(out)
     alignment = Alignment.load(alignment_path)
-    emb = Embeddings.read(vectors, limit=limit, **_read_options(in_format, encoding, duplicates))
+    from xling.workflow import read_vectors
+
+    emb = read_vectors(vectors, limit=limit, read_options=_read_options(in_format, encoding, duplicates),
+                       progress=_progress_bar)
     expected = alignment.source.d_in if side == "source" else alignment.target.d_in
     if emb.dim != expected:
         raise XlingError(f"{vectors}: Expected vectors of dimension {expected} for the {side} side of {alignment_path}, got {emb.dim}")
@@ -600,7 +612,7 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
 @cli.command(name="eval")
 @click.argument("src", type=click.Path(exists=True, dir_okay=False))
 @click.argument("tgt", type=click.Path(exists=True, dir_okay=False))
-@click.argument("test", type=click.Path(exists=True, dir_okay=False))
+@click.argument("test", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--retrieval", default="nn,csls", show_default=True, help="Comma-separated: nn, csls, isf.")
 @click.option("--oov", type=click.Choice(["exclude", "wrong"]), default="exclude", show_default=True, help="Test words without vectors: excluded (MUSE, VecMap) or wrong (RCSLS).")
 @click.option("--knn-k", type=click.IntRange(min=1), default=10, show_default=True, help="CSLS neighbourhood size.")
@@ -615,7 +627,7 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
 @_friendly_errors
 def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit, lexicon_case, device, in_format, encoding,
           duplicates, report_dir):
-    """Bilingual lexicon induction: P@1/5/10, MRR and coverage of SRC→TGT on the TEST lexicon.
+    """Bilingual lexicon induction: P@1/5/10, MRR and coverage of SRC→TGT on the TEST lexicon (- reads standard input).
 
     SRC and TGT must already share one space (e.g. outputs of `xling align`),
     or be the original vectors with --map the saved alignment.

@@ -27,6 +27,21 @@ logger = logging.getLogger(__name__)
 __all__ = ["Embeddings"]
 
 
+def _read_events(callbacks):
+    """A reader progress hook sending ``phase="read"`` events to ``callbacks`` (None without callbacks)."""
+    if not callbacks:
+        return None
+    from xling._progress import make_event
+
+    def report(rows: int, expected: int | None) -> None:
+        fraction = rows / expected if expected else 0.0
+        event = make_event("read", 1, 1, fraction, partial=True, rows=rows)
+        for callback in callbacks:
+            callback(event)
+
+    return report
+
+
 class Embeddings:
     """Words with one float32 vector each.
 
@@ -158,6 +173,7 @@ class Embeddings:
         limit: int | None = None,
         encoding: str = "utf-8",
         duplicates: str = "error",
+        callbacks=(),
     ) -> "Embeddings":
         """Read vectors from ``path``.
 
@@ -175,6 +191,10 @@ class Embeddings:
             Of the words.
         duplicates : {"error", "first"}
             A word seen twice is an error, or keeps its first vector (logged).
+        callbacks : sequence of callables
+            Called with progress events (schema of :mod:`xling._progress`,
+            ``phase="read"``, ``progress`` = rows read / rows in the header)
+            while a large file is parsed, so a caller can draw a progress bar.
 
         Returns
         -------
@@ -202,7 +222,8 @@ class Embeddings:
         if duplicates not in ("error", "first"):
             raise InputError(f"Expected duplicates='error' or 'first', got {duplicates!r}")
         fmt = _vector_io.detect_format(path, format)
-        words, vectors, first_line = _vector_io.READERS[fmt](path, limit=limit, encoding=encoding)
+        with _vector_io.reading_progress(_read_events(callbacks)):
+            words, vectors, first_line = _vector_io.READERS[fmt](path, limit=limit, encoding=encoding)
         if len(words) == 0:
             raise FormatError("Expected at least one vector, got an empty file", str(path))
         words, vectors, word_to_index = _vector_io.handle_duplicates(words, vectors, path, duplicates, first_line)

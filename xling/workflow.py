@@ -29,7 +29,8 @@ from xling.lexicon import Lexicon
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["align", "AlignResult", "build_mapper", "read_lexicon", "RETRIEVAL_METHODS"]
+__all__ = ["align", "AlignResult", "build_mapper", "read_lexicon", "read_vectors", "train", "train_joint", "demo",
+           "example_translations", "RETRIEVAL_METHODS"]
 
 RETRIEVAL_METHODS = ("nn", "csls", "isf")
 
@@ -181,8 +182,23 @@ def _where(spaces: Mapping, lang: str) -> str:
     return lang if isinstance(spaces[lang], Embeddings) else str(spaces[lang])
 
 
-def _as_embeddings(space, limit: int | None, read_options: Mapping) -> Embeddings:
-    return space if isinstance(space, Embeddings) else Embeddings.read(space, limit=limit, **read_options)
+# Files at least this large show a progress bar while they are read (a 100k x 300 text file is ~300 MB).
+_READ_PROGRESS_BYTES = 64 << 20
+
+
+def read_vectors(path: PathLike, *, limit: int | None = None, read_options: Mapping | None = None,
+                 progress: Progress | None = None) -> Embeddings:
+    """:meth:`Embeddings.read`, with a progress bar (``progress``, see :func:`align`) for large files."""
+    read_options = dict(read_options or {})
+    if progress is None or Path(path).stat().st_size < _READ_PROGRESS_BYTES:
+        return Embeddings.read(path, limit=limit, **read_options)
+    with progress(f"reading {Path(path).name}") as callback:
+        return Embeddings.read(path, limit=limit, callbacks=(callback,), **read_options)
+
+
+def _as_embeddings(space, limit: int | None, read_options: Mapping, progress: Progress | None = None) -> Embeddings:
+    return space if isinstance(space, Embeddings) else read_vectors(space, limit=limit, read_options=read_options,
+                                                                      progress=progress)
 
 
 def _as_lexicon(lexicon, src: Embeddings, tgt: Embeddings, case: str) -> tuple[Lexicon, str]:
@@ -298,7 +314,7 @@ def align(
         if missing:
             raise XlingError(f"Method {method_name!r} needs a seed lexicon for every source; none for {missing}")
     read_options = dict(read_options or {})
-    tgt = _as_embeddings(spaces[target], limit, read_options)
+    tgt = _as_embeddings(spaces[target], limit, read_options, progress)
     report = {
         "kind": "align", "xling_version": __version__, "method": method_name, "seed": seed,
         "target": _where(spaces, target),
@@ -306,7 +322,7 @@ def align(
     }
     alignments, mappers, mapped = {}, {}, {}
     for lang in sources:
-        src = _as_embeddings(spaces[lang], limit, read_options)
+        src = _as_embeddings(spaces[lang], limit, read_options, progress)
         mapper = clone(template)
         if mapper.same_dim and src.dim != tgt.dim:
             raise XlingError(
