@@ -211,6 +211,12 @@ def test_verbosity_after_the_subcommand_and_standard_streams(pair):
     direct = run("eval", out / "xx.mapped.vec", out / "zz.mapped.vec", root / "test.tsv", "--json")
     assert piped.exit_code == 0, piped.output
     assert json.loads(piped.stdout) == json.loads(direct.stdout)
+    # vectors from standard input, mapped vectors to standard output: the bytes of the file-to-file run
+    run("apply", out / "xx-zz.map.npz", root / "xx.vec", "-o", root / "applied.vec")
+    streamed = CliRunner().invoke(cli, ["apply", str(out / "xx-zz.map.npz"), "-", "-o", "-"],
+                                  input=(root / "xx.vec").read_bytes())
+    assert streamed.exit_code == 0, streamed.output
+    assert streamed.stdout_bytes == (root / "applied.vec").read_bytes()
 
 
 def test_ctrl_c_while_writing_keeps_exactly_the_old_set(tmp_path):

@@ -204,12 +204,16 @@ class Alignment:
 
         Rows are mapped block by block as they are written, so memory stays near
         one copy of the input matrix however large the vocabulary (typical use:
-        fit on the 200k most frequent words, apply to a 2M-word file).
+        fit on the 200k most frequent words, apply to a 2M-word file). ``path``
+        may also be an open binary stream, which gets word2vec text.
         """
         from xling import _vector_io
 
-        _vector_io.write_vectors(path, emb.words, _MappedRows(self._side(side), emb.vectors, f"{side} vectors"),
-                                 format=format, precision=precision)
+        rows = _MappedRows(self._side(side), emb.vectors, f"{side} vectors")
+        if hasattr(path, "write"):  # an open binary stream (standard output): word2vec text, written as mapped
+            _vector_io.write_text(path, emb.words, rows, header=True, precision=precision or 9)
+            return
+        _vector_io.write_vectors(path, emb.words, rows, format=format, precision=precision)
 
     def _side(self, side: str) -> AlignmentSide:
         if side not in ("source", "target"):

@@ -582,8 +582,9 @@ map_option = click.option("--map", "alignment_path", type=click.Path(exists=True
 # -- apply --------------------------------------------------------------------
 @cli.command()
 @click.argument("alignment_path", metavar="MAP", type=click.Path(exists=True, dir_okay=False))
-@click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Mapped vectors (.vec, .vec.gz, .bin).")
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Mapped vectors (.vec, .vec.gz, .bin; - writes .vec text to standard output).")
 @click.option("--side", type=click.Choice(["source", "target"]), default="source", show_default=True,
               help="Which side of the alignment VECTORS belong to.")
 @limit_option
@@ -595,7 +596,8 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
     Typical use: align the 200k most frequent words, then apply the map to the
     full vocabulary. Rows are mapped block by block while they are written.
     """
-    check_output_file(out)
+    if out != "-":
+        check_output_file(out)
     alignment = Alignment.load(alignment_path)
     from xling.workflow import read_vectors
 
@@ -604,8 +606,11 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
     expected = alignment.source.d_in if side == "source" else alignment.target.d_in
     if emb.dim != expected:
         raise XlingError(f"{vectors}: Expected vectors of dimension {expected} for the {side} side of {alignment_path}, got {emb.dim}")
-    alignment.write_applied(emb, out, side=side)
-    click.echo(f"wrote {len(emb)} mapped vectors of dim {alignment.dim} to {out}", err=True)
+    if out == "-":
+        alignment.write_applied(emb, click.get_binary_stream("stdout"), side=side)
+    else:
+        alignment.write_applied(emb, out, side=side)
+    click.echo(f"wrote {len(emb)} mapped vectors of dim {alignment.dim} to {'standard output' if out == '-' else out}", err=True)
 
 
 # -- eval ---------------------------------------------------------------------

@@ -188,8 +188,22 @@ _READ_PROGRESS_BYTES = 64 << 20
 
 def read_vectors(path: PathLike, *, limit: int | None = None, read_options: Mapping | None = None,
                  progress: Progress | None = None) -> Embeddings:
-    """:meth:`Embeddings.read`, with a progress bar (``progress``, see :func:`align`) for large files."""
+    """:meth:`Embeddings.read`, with a progress bar (``progress``, see :func:`align`) for large files.
+
+    ``path`` may be ``-``: standard input (text formats; ``format="bin"`` for binary), spooled to a
+    temporary file first because the readers look at the first line before they parse.
+    """
     read_options = dict(read_options or {})
+    if str(path) == "-":
+        import shutil
+        import sys
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="xling-stdin-", suffix=".vec") as spool:
+            shutil.copyfileobj(sys.stdin.buffer, spool)
+            spool.flush()
+            emb = Embeddings.read(spool.name, limit=limit, **read_options)
+        return emb
     if progress is None or Path(path).stat().st_size < _READ_PROGRESS_BYTES:
         return Embeddings.read(path, limit=limit, **read_options)
     with progress(f"reading {Path(path).name}") as callback:
