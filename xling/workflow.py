@@ -592,7 +592,8 @@ def example_translations(result: AlignResult, src: str, test: Lexicon | PathLike
 
     src_emb, tgt_emb = result.pair(src, result.target)
     lexicon = test if isinstance(test, Lexicon) else read_lexicon(test, src_emb, tgt_emb)
-    words = [w for w in lexicon.sources if w in src_emb]
+    # the evaluable words of BLI: a source vector and at least one gold translation with a vector
+    words = [w for w in lexicon.sources if w in src_emb and any(t in tgt_emb for t in lexicon[w])]
     found = translate(src_emb, tgt_emb, words, k=k, method=method)
     rows = [(w, [(t, s, t in lexicon[w]) for t, s in cands]) for w, cands in zip(words, found)]
     right = [row for row in rows if row[1][0][2]]
