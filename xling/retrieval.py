@@ -138,6 +138,11 @@ def _raise_non_finite(T: torch.Tensor, rows: torch.Tensor, name: str) -> None:
         raise InputError(f"Expected finite values in {name}, got NaN or inf in row {int(bad[0])}")
 
 
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise InputError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+
+
 def unit_rows(A, name: str = "A", device=None) -> torch.Tensor:
     """Float32 copy of ``A`` with unit-length rows; zero rows stay zero.
 
@@ -1026,8 +1031,7 @@ class Matches:
         pairs : ndarray of shape (n_pairs, 2), int64
             ``(row in X, row in Z)``, sorted by source then target row, no duplicates.
         """
-        if direction not in DIRECTIONS:
-            raise InputError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+        _check_direction(direction)
         fv, fi = self.forward_score.numpy(), self.forward_index.numpy()
         bv, bi = self.backward_score.numpy(), self.backward_index.numpy()
         fwd = np.stack([np.arange(len(fi)), fi], axis=1)
@@ -1177,8 +1181,7 @@ def induce_pairs(
     pairs : ndarray of shape (n_pairs, 2), int64
         ``(row in X, row in Z)``, sorted by source then target row, no duplicates.
     """
-    if direction not in DIRECTIONS:
-        raise InputError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
+    _check_direction(direction)  # before any scoring
     if max_rank is not None:
         max_rank = _check_k(max_rank, "max_rank")
         X, Z = X[:max_rank], Z[:max_rank]
