@@ -303,6 +303,20 @@ def jsonable(obj):
     return repr(obj)
 
 
+def settings_of(estimator) -> dict:
+    """An estimator's hyperparameters as recorded in reports and alignments (callbacks left out)."""
+    return {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
+
+
+def write_json(path: PathLike, data) -> None:
+    """Write ``data`` (made :func:`jsonable`) as indented UTF-8 JSON, atomically."""
+    import json
+
+    with atomic_output(path, "w") as fh:
+        json.dump(jsonable(data), fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+
+
 def check_matrix(X, name: str) -> np.ndarray:
     """Validate an embedding matrix: 2-D, non-empty, finite. Returns float32."""
     arr = np.asarray(X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X)

@@ -14,14 +14,13 @@ import functools
 import json
 import logging
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import click
 
 from xling import __version__
-from xling._utils import atomic_output, check_output_dir, check_output_file, jsonable, staged_outputs
+from xling._utils import atomic_output, check_output_dir, check_output_file, jsonable, staged_outputs, write_json
 from xling.alignment import Alignment
 from xling.embeddings import Embeddings
 from xling.exceptions import NotEnoughDataError, XlingError
@@ -110,7 +109,7 @@ def _explicit(ctx: click.Context, mapping: dict) -> set:
 
 
 class _ProgressBar:
-    """A trainer callback drawing a click progress bar from progress events."""
+    """A progress factory for the library (``progress=_ProgressBar``): a click bar fed by progress events."""
 
     def __init__(self, label: str):
         self.label = label
@@ -303,7 +302,10 @@ def _note_hogwild(trainer) -> None:
 
 
 def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=None, hyper=None, explicit=(), extra=None, fmt="auto"):
-    """Build the trainer from the options, train it on one corpus file (the library does) and write the vectors."""
+    """Build the trainer from the options, train it on one corpus file (the library does) and write the vectors.
+
+    Returns the fitted trainer and the library's report of the run.
+    """
     from xling.train import TRAINERS
     from xling.workflow import train as train_workflow
 
@@ -312,11 +314,11 @@ def train_vectors(corpus_path, out, *, method="sgns", lowercase=True, max_lines=
     check_output_file(out)
     trainer = _build(TRAINERS[method], method, hyper or {}, set(explicit), extra or {})
     _note_hogwild(trainer)
-    start = time.perf_counter()
-    train_workflow(trainer, corpus_path, lowercase=lowercase, max_lines=max_lines, progress=_progress_bar)
+    trainer, report = train_workflow(trainer, corpus_path, lowercase=lowercase, max_lines=max_lines,
+                                     progress=_ProgressBar)
     trainer.embeddings_.write(out, format=fmt)
-    _wrote_vectors(out, trainer, time.perf_counter() - start)
-    return trainer
+    _wrote_vectors(out, trainer, report["seconds"])
+    return trainer, report
 
 
 def _wrote_vectors(path, trainer, seconds: float | None = None) -> None:
@@ -359,19 +361,13 @@ def train(ctx, corpus, out, method, lowercase, max_lines, fmt, report_dir, param
     if report_dir is not None:
         check_output_dir(report_dir)
     hyper = _hyperparameters(options, _TRAIN_OPTIONS)
-    start = time.perf_counter()
-    trainer = train_vectors(
+    _, report = train_vectors(
         corpus, out, method=method, lowercase=lowercase, max_lines=max_lines, hyper=hyper,
         explicit=_explicit(ctx, _TRAIN_OPTIONS), extra=_parse_params(params), fmt=fmt,
     )
     if report_dir is not None:
-        from xling import __version__
-
-        report = {"kind": "train", "xling_version": __version__, "method": method, "corpus": str(corpus),
-                  "settings": {k: v for k, v in trainer.get_params(deep=False).items() if k != "callbacks"},
-                  "history": getattr(trainer, "history_", []), "seconds": round(time.perf_counter() - start, 1),
-                  "files": [str(Path(out).resolve())]}
-        _write_json(Path(report_dir) / "report.json", report)
+        report.update(method=method, files=[str(Path(out).resolve())])
+        write_json(Path(report_dir) / "report.json", report)
         _write_html_report(report_dir)
 
 
@@ -437,26 +433,20 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
     trainer = _build(JOINT_TRAINERS[method], method, hyper, _explicit(ctx, _JOINT_OPTIONS), _parse_params(params))
     _note_hogwild(trainer)
     report = train_joint_workflow(trainer, src_mono, tgt_mono, parallel=parallel, documents=documents, lexicon=lexicon,
-                                  lowercase=lowercase, lexicon_case=lexicon_case, progress=_progress_bar)
+                                  lowercase=lowercase, lexicon_case=lexicon_case, progress=_ProgressBar)
     report["method"] = method
     out = Path(out_dir)
     report["files"] = [f"{names[0]}.vec", f"{names[1]}.vec", "report.json"]
     with staged_outputs(out) as stage:  # the three files replace an earlier run's together, or not at all
         trainer.src_embeddings_.write(stage / f"{names[0]}.vec")
         trainer.tgt_embeddings_.write(stage / f"{names[1]}.vec")
-        _write_json(stage / "report.json", report)
+        write_json(stage / "report.json", report)
     click.echo(f"wrote {out / names[0]}.vec, {out / names[1]}.vec and report.json in {report['seconds']} s", err=True)
     if make_report:
         _write_html_report(out)  # BLI sections need a test lexicon: `xling report DIR --lexicon TEST`
 
 
 # -- align --------------------------------------------------------------------
-def _write_json(path: Path, data: dict) -> None:
-    with atomic_output(path, "w") as fh:
-        json.dump(jsonable(data), fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-
-
 def _bli_rows(report: dict) -> dict:
     """{"en→es csls": bli-dict, ...} for printing."""
     rows = {}
@@ -472,10 +462,6 @@ def _names(paths) -> list[str]:
     if len(set(names)) != len(names):
         raise click.UsageError(f"Expected vector files with distinct names, got {names}")
     return names
-
-
-def _progress_bar(label: str) -> "_ProgressBar":
-    return _ProgressBar(label)
 
 
 @cli.command()
@@ -527,7 +513,7 @@ def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, 
     result = align_workflow(
         dict(zip(names, vectors)), target, dict(zip(sources, lexicons)), method=method, params=extra,
         evals=dict(zip(sources, evals)), retrieval=_split_methods(retrieval), oov=oov, seed=seed,
-        device=_device(device), limit=limit, lexicon_case=lexicon_case, progress=_progress_bar,
+        device=_device(device), limit=limit, lexicon_case=lexicon_case, progress=_ProgressBar,
         read_options=_read_options(in_format, encoding, duplicates),
     )
     result.save(out_dir)
@@ -561,8 +547,8 @@ def _read_pair(src: str, tgt: str, alignment_path: str | None, limit: int | None
     """SRC and TGT vectors in one space: as given, or mapped by a saved alignment."""
     from xling.workflow import read_vectors
 
-    src_emb = read_vectors(src, limit=limit, read_options=read_options, progress=_progress_bar)
-    tgt_emb = read_vectors(tgt, limit=limit, read_options=read_options, progress=_progress_bar)
+    src_emb = read_vectors(src, limit=limit, read_options=read_options, progress=_ProgressBar)
+    tgt_emb = read_vectors(tgt, limit=limit, read_options=read_options, progress=_ProgressBar)
     if alignment_path:
         alignment = Alignment.load(alignment_path)
         for emb, side, path in ((src_emb, alignment.source, src), (tgt_emb, alignment.target, tgt)):
@@ -602,7 +588,7 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
     from xling.workflow import read_vectors
 
     emb = read_vectors(vectors, limit=limit, read_options=_read_options(in_format, encoding, duplicates),
-                       progress=_progress_bar)
+                       progress=_ProgressBar)
     expected = alignment.source.d_in if side == "source" else alignment.target.d_in
     if emb.dim != expected:
         raise XlingError(f"{vectors}: Expected vectors of dimension {expected} for the {side} side of {alignment_path}, got {emb.dim}")
@@ -658,7 +644,7 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
 
         report = {"kind": "eval", "xling_version": __version__, "src": str(src), "tgt": str(tgt), "map": alignment_path,
                   "eval_lexicon": str(test), "bli": results}
-        _write_json(Path(report_dir) / "report.json", report)
+        write_json(Path(report_dir) / "report.json", report)
         _write_html_report(report_dir, vectors={stem(src): src_emb, stem(tgt): tgt_emb}, device=_device(device))
 
 
@@ -739,7 +725,7 @@ def demo(out_dir, method, dim, epochs, seed):
         raise click.UsageError(f"--epochs is a setting of sgns ({method} trains in one pass): use --method sgns --epochs N")
     check_output_dir(out_dir)
     out = Path(out_dir)
-    result = demo_workflow(out, method=method, dim=dim, epochs=epochs, seed=seed, progress=_progress_bar,
+    result = demo_workflow(out, method=method, dim=dim, epochs=epochs, seed=seed, progress=_ProgressBar,
                            on_vectors=lambda lang, path, trainer: _wrote_vectors(path, trainer))
     result.save(out)
     click.echo(f"\nBLI en→es on {lexicon_path(DEMO_TEST_LEXICON).name} (vectors in {out}):")

@@ -190,12 +190,23 @@ def bli(
     return result
 
 
-def evaluate_many(src, tgt, lexicon, methods: Iterable[str] = METHODS, **kwargs) -> dict[str, dict]:
+def evaluate_many(src, tgt, lexicon, methods: Iterable[str] = METHODS, *, callbacks=(), **kwargs) -> dict[str, dict]:
     """:func:`bli` for several methods; returns ``{method: result}`` in order.
 
     ``kwargs`` go to :func:`bli` (ks, knn_k, beta, oov, device, ...).
+    ``callbacks`` receive one event (schema of :mod:`xling._progress`,
+    ``phase="evaluate"``) after each method, for a progress bar.
     """
-    return {m: bli(src, tgt, lexicon, method=m, **kwargs) for m in methods}
+    from xling._progress import make_event
+
+    methods = list(methods)
+    results = {}
+    for step, method in enumerate(methods, 1):
+        results[method] = bli(src, tgt, lexicon, method=method, **kwargs)
+        event = make_event("evaluate", step, len(methods), step / len(methods), partial=True, method=method)
+        for callback in callbacks:
+            callback(event)
+    return results
 
 
 def format_table(results: Mapping[str, Mapping]) -> str:

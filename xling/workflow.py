@@ -21,9 +21,10 @@ import numpy as np
 from sklearn.base import clone
 
 from xling._settings import coerce_setting
-from xling._utils import PathLike, atomic_output, jsonable, staged_outputs
+from xling._utils import PathLike, jsonable, settings_of, staged_outputs, write_json
 from xling.alignment import Alignment
 from xling.embeddings import Embeddings
+from xling.evaluate import evaluate_many
 from xling.exceptions import NotEnoughDataError, XlingError
 from xling.lexicon import Lexicon
 
@@ -78,8 +79,6 @@ class AlignResult:
         list of str
             The file names written.
         """
-        import json
-
         files = [f"{lang}.mapped.vec" for lang in self.embeddings]
         files += [f"{lang}-{self.target}.map.npz" for lang in self.alignments]
         self.report["files"] = files + ["report.json"]
@@ -88,9 +87,7 @@ class AlignResult:
                 emb.write(stage / f"{lang}.mapped.vec")
             for lang, alignment in self.alignments.items():
                 alignment.save(stage / f"{lang}-{self.target}.map.npz")
-            with atomic_output(stage / "report.json", "w") as fh:
-                json.dump(jsonable(self.report), fh, indent=2, ensure_ascii=False)
-                fh.write("\n")
+            write_json(stage / "report.json", self.report)
         return self.report["files"]
 
     def pair(self, src: str, tgt: str) -> tuple[Embeddings, Embeddings]:
@@ -345,7 +342,7 @@ def align(
             )
         entry = {
             "source": _where(spaces, lang),
-            "settings": jsonable({k: v for k, v in mapper.get_params(deep=False).items() if k != "callbacks"}),
+            "settings": jsonable(settings_of(mapper)),
             "n_src_words": len(src), "n_tgt_words": len(tgt),
         }
         pairs = None
@@ -380,8 +377,9 @@ def align(
             test, name = _as_lexicon(evals[lang], src, tgt, lexicon_case)
             start = time.perf_counter()
             try:
-                entry["bli"] = _evaluate(mapped[lang], mapped[target], test, retrieval, oov, device, progress,
-                                         f"evaluating {lang}→{target}")
+                with progress(f"evaluating {lang}→{target}") if progress else contextlib.nullcontext() as callback:
+                    entry["bli"] = evaluate_many(mapped[lang], mapped[target], test, retrieval, oov=oov, device=device,
+                                                 callbacks=(callback,) if callback else ())
             except NotEnoughDataError as exc:
                 raise NotEnoughDataError(f"{name}: {exc}") from None
             entry["eval_lexicon"] = name
@@ -406,20 +404,6 @@ def _warn_if_underdetermined(entry: dict, name: str, pairs: np.ndarray, dim: int
                "a few thousand for a useful map")
     logger.warning(message)
     entry.setdefault("warnings", []).append(message)
-
-
-def _evaluate(src: Embeddings, tgt: Embeddings, test: Lexicon, retrieval, oov, device, progress, label) -> dict:
-    """BLI for each retrieval method, with a progress event after each."""
-    from xling._progress import make_event
-    from xling.evaluate import bli
-
-    results = {}
-    with progress(label) if progress is not None else contextlib.nullcontext(None) as callback:
-        for step, method in enumerate(retrieval, 1):
-            results[method] = bli(src, tgt, test, method=method, oov=oov, device=device)
-            if callback is not None:
-                callback(make_event("evaluate", step, len(retrieval), step / len(retrieval), method=method))
-    return results
 
 
 def _template(method, params, seed, device):
@@ -464,8 +448,9 @@ def stem(path: PathLike) -> str:
     return name
 
 
-def train(trainer, corpus, *, lowercase: bool = True, max_lines: int | None = None, progress: Progress | None = None):
-    """Fit a monolingual trainer on a corpus file; returns the fitted trainer (``embeddings_``).
+def train(trainer, corpus, *, lowercase: bool = True, max_lines: int | None = None,
+          progress: Progress | None = None) -> tuple[object, dict]:
+    """Fit a monolingual trainer on a corpus file; returns the fitted trainer (``embeddings_``) and its report.
 
     Parameters
     ----------
@@ -476,13 +461,23 @@ def train(trainer, corpus, *, lowercase: bool = True, max_lines: int | None = No
         As in :class:`xling.LineCorpus`.
     progress : callable, optional
         See :func:`align`.
+
+    Returns
+    -------
+    trainer, report
+        The report is JSON-serialisable: method, corpus, settings, seconds and history.
     """
+    from xling import __version__
     from xling.corpus import LineCorpus
 
     text = LineCorpus(corpus, lowercase=lowercase, max_lines=max_lines)
+    start = time.perf_counter()
     with _progress_for(trainer, progress, f"training {type(trainer).__name__} on {Path(corpus).name}"):
         trainer.fit(text)
-    return trainer
+    report = {"kind": "train", "xling_version": __version__, "method": type(trainer).__name__, "corpus": str(corpus),
+              "settings": jsonable(settings_of(trainer)), "seconds": round(time.perf_counter() - start, 1),
+              "history": jsonable(getattr(trainer, "history_", []))}
+    return trainer, report
 
 
 def train_joint(trainer, src_mono, tgt_mono, *, parallel=None, documents=None, lexicon=None, lowercase: bool = True,
@@ -523,7 +518,7 @@ def train_joint(trainer, src_mono, tgt_mono, *, parallel=None, documents=None, l
     src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
     report = {"kind": "train-joint", "xling_version": __version__, "method": type(trainer).__name__,
               "src_mono": str(src_mono), "tgt_mono": str(tgt_mono),
-              "settings": jsonable({k: v for k, v in trainer.get_params(deep=False).items() if k != "callbacks"})}
+              "settings": jsonable(settings_of(trainer))}
     start = time.perf_counter()
     with _progress_for(trainer, progress, f"training {type(trainer).__name__}"):
         if kind == "lexicon":
@@ -569,7 +564,7 @@ def demo(out_dir: PathLike, *, method: str = "ppmi-svd", dim: int = 100, epochs:
     paths = {}
     for lang in ("en", "es"):
         params = {"vector_size": dim, "random_state": seed, **({"epochs": epochs or 10} if method == "sgns" else {})}
-        trainer = train(TRAINERS[method](**params), demo_corpus_path(lang), progress=progress)
+        trainer, _ = train(TRAINERS[method](**params), demo_corpus_path(lang), progress=progress)
         paths[lang] = out / f"{lang}.vec"
         trainer.embeddings_.write(paths[lang])
         if on_vectors is not None:

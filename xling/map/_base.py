@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from xling._progress import emit, make_event
-from xling._utils import check_matrix
+from xling._utils import check_matrix, settings_of
 from xling.alignment import Alignment, AlignmentSide
 from xling.exceptions import InputError, InputTypeError, NotEnoughDataError
 from xling.preprocessing import Normalizer
@@ -166,6 +166,5 @@ class BaseMapper(BaseEstimator):
         method : str, optional
             Registry name recorded in it (default: the class name).
         """
-        settings = {k: v for k, v in self.get_params(deep=False).items() if k != "callbacks"}
         return Alignment(self._fitted_side("x"), self._fitted_side("z"), method=method or type(self).__name__,
-                         settings=settings, src_lang=src_lang, tgt_lang=tgt_lang)
+                         settings=settings_of(self), src_lang=src_lang, tgt_lang=tgt_lang)
