@@ -1,12 +1,11 @@
-"""Adversarial mapping (selection and failure report) and hub alignment of several languages."""
+"""Adversarial mapping: selection of the map and the report of a failed run (hub alignment: tests/test_workflow.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xling import ConvergenceWarning, Embeddings, Lexicon
-from xling.evaluate import bli
+from xling import ConvergenceWarning
 from xling.map import Adversarial, AdversarialAutoencoder
 
 
