@@ -330,6 +330,13 @@ def test_train_joint_pseudo_needs_a_lexicon(tiny_bilingual):
     assert result.exit_code != 0 and "--lexicon" in result.output
 
 
+def test_train_joint_needs_both_monolingual_texts(tiny_bilingual):
+    root, paths = tiny_bilingual
+    result = run("train-joint", "-m", "bilbowa", "--src-mono", paths["xa"], "--parallel", paths["xa"], paths["xb"],
+                 "--out-dir", root / "o", ok=False)
+    assert result.exit_code == 2 and "--src-mono and --tgt-mono" in result.output and not (root / "o").exists()
+
+
 def test_presets_keep_their_own_normalisation(spaces):
     """--normalize not given: a preset's steps stand (xing2015 = unit length only)."""
     root, paths = spaces

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from xling import Lexicon, LineCorpus, ParallelCorpus
 from xling.resources import demo_corpus_path, lexicon_path
 from xling.train import JOINT_TRAINERS, TRAINERS
+from xling.train._base import SUPERVISION_KINDS
 
 N_LINES = 60  # paragraphs per language: about 3,000 tokens each
 N_PAIRS = 30  # pairs of paragraphs of at most MAX_PAIR_LEN tokens (Trans-gram's cost grows with |s|·|t|)
@@ -75,8 +76,11 @@ def _fit(model, text, *, objects: bool = False):
     if not _is_joint(type(model)):
         return model.fit(en)
     es = text["es_corpus"] if objects else text["es"]
+    if not type(model).uses_monolingual:
+        en = es = None
     if type(model).supervision_kind == "lexicon":
         return model.fit(en, es, text["lexicon"])
+    # The parallel sentences double as aligned (one-sentence) documents.
     return model.fit(en, es, text["parallel"] if objects else text["pairs"])
 
 
@@ -151,7 +155,7 @@ def test_fit_has_the_family_signature(cls):
     extra = [p for p in params if p.kind is not p.POSITIONAL_OR_KEYWORD]
     assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in extra)
     if _is_joint(cls):
-        assert cls.supervision_kind in ("parallel", "lexicon")
+        assert cls.supervision_kind in SUPERVISION_KINDS and isinstance(cls.uses_monolingual, bool)
 
 
 # --------------------------------------------------------------------------- fitting

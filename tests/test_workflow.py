@@ -89,3 +89,25 @@ def test_joint_training_refuses_the_supervision_its_method_does_not_take(tmp_pat
         train_joint(JOINT_TRAINERS["bilbowa"](), text, text, lexicon=lexicon)
     with pytest.raises(XlingError, match="PseudoBilingual takes a lexicon"):
         train_joint(JOINT_TRAINERS["pseudo"](), text, text, parallel=(text, text))
+    with pytest.raises(XlingError, match="BilBOWA needs monolingual text of both languages"):
+        train_joint(JOINT_TRAINERS["bilbowa"](), text, None, parallel=(text, text))
+
+
+@pytest.mark.parametrize("kind, uses_mono, given, message", [
+    ("parallel", False, dict(parallel=True, src_mono=True), "alone and takes no monolingual text"),
+    ("documents", False, dict(parallel=True), r"takes aligned documents \(--documents\)"),
+    ("documents", False, dict(documents=True, lexicon=True), "and no lexicon"),
+    ("documents", True, dict(documents=True, src_mono=True), "needs monolingual text of both"),
+    ("lexicon", True, dict(src_mono=True, tgt_mono=True), r"takes a lexicon \(--lexicon"),
+])
+def test_joint_input_check_names_what_each_kind_takes(kind, uses_mono, given, message):
+    from xling.workflow import check_joint_inputs
+
+    method = type("Method", (), {"supervision_kind": kind, "uses_monolingual": uses_mono})
+    flags = dict(src_mono=False, tgt_mono=False, parallel=False, documents=False, lexicon=False) | given
+    with pytest.raises(XlingError, match=message):
+        check_joint_inputs(method, **flags)
+    # The inputs the kind does take pass.
+    ok = dict(src_mono=uses_mono, tgt_mono=uses_mono, parallel=kind == "parallel", documents=kind == "documents",
+              lexicon=kind == "lexicon")
+    check_joint_inputs(method, **ok)

@@ -375,16 +375,25 @@ def train(ctx, corpus, out, method, lowercase, max_lines, fmt, report_dir, param
 _JOINT_OPTIONS = {**_TRAIN_OPTIONS, "cross_weight": "cross_weight"}
 
 
+def _joint_method_names() -> list[str]:
+    from xling.train import JOINT_TRAINERS
+
+    return sorted(JOINT_TRAINERS)
+
+
 @cli.command(name="train-joint")
-@click.option("--method", type=click.Choice(["bilbowa", "transgram", "pseudo"]), required=True,
-              help="bilbowa (Gouws et al. 2015), transgram (Coulmance et al. 2015), pseudo (Gouws & Søgaard 2015).")
-@click.option("--src-mono", required=True, type=click.Path(exists=True, dir_okay=False), help="Source-language text.")
-@click.option("--tgt-mono", required=True, type=click.Path(exists=True, dir_okay=False), help="Target-language text.")
+@click.option("--method", "-m", type=click.Choice(_joint_method_names()), required=True,
+              help="A joint or cross-lingual trainer; `xling methods` lists each with its paper and settings.")
+@click.option("--src-mono", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Source-language text (methods that use monolingual text).")
+@click.option("--tgt-mono", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Target-language text (methods that use monolingual text).")
 @click.option("--parallel", nargs=2, type=click.Path(exists=True, dir_okay=False), default=None, metavar="SRC TGT",
-              help="Line-aligned sentence files (bilbowa, transgram).")
+              help="Line-aligned sentence files (methods trained on parallel sentences).")
 @click.option("--documents", nargs=2, type=click.Path(exists=True, dir_okay=False), default=None, metavar="SRC TGT",
-              help="Line-aligned document files, merged and shuffled (pseudo; Vulić & Moens 2016).")
-@click.option("--lexicon", type=click.Path(exists=True, dir_okay=False), default=None, help="Translations for pseudo-bilingual mixing (pseudo).")
+              help="Line-aligned document files (document-based methods; pseudo mixes them, Vulić & Moens 2016).")
+@click.option("--lexicon", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Translations (lexicon-based methods, e.g. pseudo).")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Gets <src>.vec, <tgt>.vec and report.json.")
 @click.option("--langs", default=None, metavar="SRC,TGT", help="Names of the two output files (default: from the corpus file names).")
 @click.option("--dim", type=int, default=None, help="Vector size. Default: the method's own.")
@@ -414,17 +423,20 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
     Writes DIR/<src>.vec, DIR/<tgt>.vec (one shared space) and DIR/report.json.
     """
     from xling.train import JOINT_TRAINERS
+    from xling.workflow import check_joint_inputs
     from xling.workflow import train_joint as train_joint_workflow
 
     if options["resume"] and not options["checkpoint_dir"]:
         raise click.UsageError("--resume needs --checkpoint-dir")
-    names = langs.split(",") if langs else [stem(src_mono), stem(tgt_mono)]
+    try:
+        check_joint_inputs(JOINT_TRAINERS[method], src_mono=src_mono is not None, tgt_mono=tgt_mono is not None,
+                           parallel=parallel is not None, documents=documents is not None, lexicon=lexicon is not None)
+    except XlingError as exc:
+        raise click.UsageError(f"--method {method}: {exc}") from None
+    inputs = [src_mono, tgt_mono] if JOINT_TRAINERS[method].uses_monolingual else list(parallel or documents)
+    names = langs.split(",") if langs else [stem(inputs[0]), stem(inputs[1])]
     if len(names) != 2 or names[0] == names[1]:
         raise click.UsageError(f"Expected two distinct names in --langs SRC,TGT, got {langs or names!r}")
-    if JOINT_TRAINERS[method].supervision_kind == "parallel" and (parallel is None or lexicon or documents):
-        raise click.UsageError(f"Method {method!r} takes --parallel SRC TGT (and no --lexicon or --documents)")
-    if JOINT_TRAINERS[method].supervision_kind == "lexicon" and (parallel or lexicon is None):
-        raise click.UsageError(f"Method {method!r} takes --lexicon (and optionally --documents), not --parallel")
     check_output_dir(out_dir)
     for name in (f"{names[0]}.vec", f"{names[1]}.vec", "report.json"):
         check_output_file(Path(out_dir) / name)

@@ -30,8 +30,8 @@ from xling.lexicon import Lexicon
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["align", "AlignResult", "build_mapper", "read_lexicon", "read_vectors", "train", "train_joint", "demo",
-           "example_translations", "RETRIEVAL_METHODS"]
+__all__ = ["align", "AlignResult", "build_mapper", "read_lexicon", "read_vectors", "train", "train_joint",
+           "check_joint_inputs", "demo", "example_translations", "RETRIEVAL_METHODS"]
 
 RETRIEVAL_METHODS = ("nn", "csls", "isf")
 
@@ -480,19 +480,21 @@ def train(trainer, corpus, *, lowercase: bool = True, max_lines: int | None = No
     return trainer, report
 
 
-def train_joint(trainer, src_mono, tgt_mono, *, parallel=None, documents=None, lexicon=None, lowercase: bool = True,
-                lexicon_case: str = "auto", progress: Progress | None = None) -> dict:
+def train_joint(trainer, src_mono=None, tgt_mono=None, *, parallel=None, documents=None, lexicon=None,
+                lowercase: bool = True, lexicon_case: str = "auto", progress: Progress | None = None) -> dict:
     """Fit a joint trainer of :data:`xling.train.JOINT_TRAINERS` on files; returns its report.
 
     Parameters
     ----------
-    trainer : BilBOWA, TransGram or PseudoBilingual (configured, unfitted)
-    src_mono, tgt_mono : path
-        Monolingual text of each language.
+    trainer : BaseJointTrainer (configured, unfitted)
+    src_mono, tgt_mono : path, optional
+        Monolingual text of each language; required unless the class has
+        ``uses_monolingual = False`` (then they must be left out).
     parallel : (path, path), optional
         Line-aligned sentences (the supervision of ``supervision_kind == "parallel"``).
     documents : (path, path), optional
-        Line-aligned documents (PseudoBilingual).
+        Line-aligned documents: the supervision of ``supervision_kind == "documents"``,
+        or PseudoBilingual's optional documents to mix.
     lexicon : path, optional
         Translations (the supervision of ``supervision_kind == "lexicon"``),
         lower-cased with ``lowercase`` text unless ``lexicon_case="keep"``.
@@ -505,37 +507,60 @@ def train_joint(trainer, src_mono, tgt_mono, *, parallel=None, documents=None, l
     Raises
     ------
     XlingError
-        The supervision the method does not take, or none of the one it takes.
+        Inputs the method does not take, or missing ones it needs.
     """
     from xling import __version__
     from xling.corpus import LineCorpus, ParallelCorpus
 
-    kind = type(trainer).supervision_kind
-    if kind == "parallel" and (parallel is None or lexicon is not None or documents is not None):
-        raise XlingError(f"{type(trainer).__name__} takes parallel sentences (and no lexicon or documents)")
-    if kind == "lexicon" and (parallel is not None or lexicon is None):
-        raise XlingError(f"{type(trainer).__name__} takes a lexicon (and optionally documents), not parallel sentences")
-    src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
-    report = {"kind": "train-joint", "xling_version": __version__, "method": type(trainer).__name__,
-              "src_mono": str(src_mono), "tgt_mono": str(tgt_mono),
+    cls = type(trainer)
+    check_joint_inputs(cls, src_mono=src_mono is not None, tgt_mono=tgt_mono is not None, parallel=parallel is not None,
+                       documents=documents is not None, lexicon=lexicon is not None)
+    if cls.uses_monolingual:
+        src, tgt = LineCorpus(src_mono, lowercase=lowercase), LineCorpus(tgt_mono, lowercase=lowercase)
+    else:
+        src = tgt = None
+    report = {"kind": "train-joint", "xling_version": __version__, "method": cls.__name__,
+              "src_mono": None if src_mono is None else str(src_mono),
+              "tgt_mono": None if tgt_mono is None else str(tgt_mono),
               "settings": jsonable(settings_of(trainer))}
     start = time.perf_counter()
-    with _progress_for(trainer, progress, f"training {type(trainer).__name__}"):
-        if kind == "lexicon":
+    with _progress_for(trainer, progress, f"training {cls.__name__}"):
+        if cls.supervision_kind == "lexicon":
             lex = Lexicon.read(lexicon)
             if lexicon_case == "lower" or (lexicon_case == "auto" and lowercase):
                 lex = lex.lower()
             docs = ParallelCorpus(*documents, lowercase=lowercase) if documents else None
-            trainer.fit(src, tgt, lex, documents=docs)
+            trainer.fit(src, tgt, lex, **({"documents": docs} if docs is not None else {}))
             report.update(lexicon=str(lexicon), documents=[str(d) for d in documents] if documents else None)
         else:
-            pairs = ParallelCorpus(*parallel, lowercase=lowercase)
+            files = parallel if cls.supervision_kind == "parallel" else documents
+            pairs = ParallelCorpus(*files, lowercase=lowercase)
             trainer.fit(src, tgt, pairs)
-            report.update(parallel=[str(p) for p in parallel], parallel_pairs_skipped=pairs.n_skipped,
-                          parallel_lines=len(pairs))
+            report.update({cls.supervision_kind: [str(p) for p in files],
+                           f"{cls.supervision_kind}_pairs_skipped": pairs.n_skipped,
+                           f"{cls.supervision_kind}_lines": len(pairs)})
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["history"] = jsonable(getattr(trainer, "history_", []))
     return report
+
+
+def check_joint_inputs(cls, *, src_mono: bool, tgt_mono: bool, parallel: bool, documents: bool, lexicon: bool) -> None:
+    """Raise :class:`XlingError` unless these inputs are the ones joint trainer class ``cls`` takes.
+
+    The one statement of which files each ``supervision_kind`` needs, shared
+    by :func:`train_joint` and the CLI (which checks before reading anything).
+    """
+    name, kind = cls.__name__, cls.supervision_kind
+    if cls.uses_monolingual and not (src_mono and tgt_mono):
+        raise XlingError(f"{name} needs monolingual text of both languages (--src-mono and --tgt-mono)")
+    if not cls.uses_monolingual and (src_mono or tgt_mono):
+        raise XlingError(f"{name} learns from its {kind} alone and takes no monolingual text (--src-mono, --tgt-mono)")
+    if kind == "parallel" and (not parallel or lexicon or documents):
+        raise XlingError(f"{name} takes parallel sentences (--parallel), and no lexicon or documents")
+    if kind == "documents" and (not documents or lexicon or parallel):
+        raise XlingError(f"{name} takes aligned documents (--documents), and no lexicon or parallel sentences")
+    if kind == "lexicon" and (parallel or not lexicon):
+        raise XlingError(f"{name} takes a lexicon (--lexicon; optionally --documents), not parallel sentences")
 
 
 DEMO_SEED_LEXICON = "en-es/en-es.0-5000.tsv"

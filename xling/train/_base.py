@@ -9,10 +9,14 @@ and ``xling.train.JOINT_TRAINERS``:
   :class:`xling.LineCorpus`); sets ``embeddings_`` (an :class:`xling.Embeddings`),
   ``vocabulary_`` and ``history_``.
 * Joint: ``fit(src_corpus, tgt_corpus, supervision)``: two monolingual
-  corpora and the bilingual signal, one documented type per method (a
-  :class:`xling.ParallelCorpus` of sentence pairs for BilBOWA and Trans-gram,
-  a :class:`xling.Lexicon` for the pseudo-bilingual corpora); sets
-  ``src_embeddings_``, ``tgt_embeddings_`` and ``history_``.
+  corpora and the bilingual signal, one documented type per method, named by
+  the class attribute ``supervision_kind`` (a :class:`xling.ParallelCorpus`
+  of sentence pairs for BilBOWA and Trans-gram, of aligned documents for the
+  document-based methods, a :class:`xling.Lexicon` for the pseudo-bilingual
+  corpora); sets ``src_embeddings_``, ``tgt_embeddings_`` and ``history_``.
+  Methods that learn from the bilingual signal alone (cross-lingual training
+  from aligned sentences or documents) set ``uses_monolingual = False`` and
+  are called as ``fit(None, None, supervision)``.
 * ``history_`` and the events sent to ``callbacks`` follow the one schema of
   :mod:`xling._progress`: ``history_`` is the list of step events (one per
   epoch or phase), and the callbacks receive those same dicts plus progress
@@ -28,7 +32,10 @@ from collections.abc import Iterable
 
 from sklearn.base import BaseEstimator
 
-__all__ = ["BaseTrainer", "BaseJointTrainer", "check_corpus"]
+__all__ = ["BaseTrainer", "BaseJointTrainer", "SUPERVISION_KINDS", "check_corpus"]
+
+#: What ``BaseJointTrainer.supervision`` can be: the values of ``supervision_kind``.
+SUPERVISION_KINDS = ("parallel", "documents", "lexicon")
 
 
 def check_corpus(corpus, name: str = "corpus") -> None:
@@ -90,12 +97,15 @@ class BaseJointTrainer(_Trainer):
 
     ``supervision_kind`` says what ``supervision`` is for a class:
     ``"parallel"`` (an :class:`xling.ParallelCorpus` or any iterable of
-    ``(source tokens, target tokens)`` pairs) or ``"lexicon"`` (an
+    ``(source tokens, target tokens)`` sentence pairs), ``"documents"`` (the
+    same types, each pair an aligned document) or ``"lexicon"`` (an
     :class:`xling.Lexicon`), so that callers (the CLI, the contract tests)
-    need no list of method names.
+    need no list of method names. ``uses_monolingual`` is False for methods
+    that learn from ``supervision`` alone; they take ``None`` for both corpora.
     """
 
     supervision_kind: str = "parallel"
+    uses_monolingual: bool = True
     _fitted_attribute = "src_embeddings_"
 
     def fit(self, src_corpus, tgt_corpus, supervision) -> "BaseJointTrainer":  # pragma: no cover - abstract
