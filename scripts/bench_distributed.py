@@ -1,4 +1,4 @@
-"""1 process against W gloo processes: CSLS terms and one CSLS induction step, compute vs communication.
+"""1 process against W gloo processes: CSLS terms, a CSLS induction step, a self-learning run; compute vs communication.
 
 Each configuration runs in fresh processes on 127.0.0.1 (the single-process
 baseline too, with as many threads as the sharded run has processes, so both
@@ -13,6 +13,19 @@ Prints one JSON line per run: seconds (slowest rank), seconds in collectives
 (includes waiting for the slower rank), for the CSLS terms the time of the same
 all_gather after a barrier (the transfer alone), bytes received per rank, and
 whether the sharded result equals the single-process one.
+
+Self-learning (``--self-learning``) on real vectors: SelfLearning (Procrustes,
+CSLS, union) seeded by a lexicon, in 1 process and in W processes started as
+torchrun would (``xling.distributed.init_from_env`` + ``scope``), each rank
+holding both vocabularies and scoring its rows of the induction step::
+
+    python scripts/bench_distributed.py --self-learning --src runs/vectors/xling-sgns/en.vec \
+        --tgt runs/vectors/xling-sgns/es.vec --lexicon lexicons/en-es/en-es.0-5000.tsv --cutoff 20000 --iterations 6
+
+Prints per run the seconds per iteration (median of the iterations after the
+first), the seconds of the whole fit, the collectives' calls, bytes and
+seconds (including waits, e.g. for rank 0's fit), and whether the final
+dictionary and map equal the single-process ones.
 """
 
 from __future__ import annotations
@@ -82,6 +95,82 @@ def _run(rank: int, world: int, port: int, args: dict, out: str) -> None:
     Path(out, f"times.{world}.{rank}.json").write_text(json.dumps(rows))
 
 
+def _learn(rank: int, world: int, port: int, args: dict, out: str) -> None:
+    """One process of the self-learning comparison (world 1: the single-process baseline)."""
+    import warnings
+
+    import numpy as np
+
+    from xling import Embeddings, Lexicon, distributed
+    from xling.map import SelfLearning
+
+    torch.set_num_threads(args["threads"] if world == 1 else 1)
+    if world > 1:  # what torchrun sets
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                          XLING_DIST_TIMEOUT="900")
+        distributed.init_from_env(device="cpu")
+    start = time.perf_counter()
+    src, tgt = Embeddings.read(args["src"]), Embeddings.read(args["tgt"])
+    pairs, _ = Lexicon.read(args["lexicon"]).to_pairs(src, tgt)
+    read_seconds = time.perf_counter() - start
+    stamps: list[float] = []
+    model = SelfLearning(vocabulary_cutoff=args["cutoff"], max_iter=args["iterations"], random_state=0, device="cpu",
+                         stochastic_initial=args["keep_prob"], callbacks=(lambda event: stamps.append(time.perf_counter()),))
+    with distributed.scope() if world > 1 else distributed.scope(None), \
+            distributed.record_communication() as stats, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter reached on purpose
+        start = time.perf_counter()
+        model.fit(src.vectors, tgt.vectors, pairs)
+        seconds = time.perf_counter() - start
+    steps = np.diff([start, *stamps[: model.n_iter_]])
+    row = dict(seconds=seconds, read_seconds=read_seconds, iterations=int(model.n_iter_),
+               first_iteration=float(steps[0]), per_iteration=float(np.median(steps[1:])) if len(steps) > 1 else None,
+               comm_seconds=stats.seconds, calls=stats.calls, bytes_sent=stats.bytes_sent,
+               bytes_received=stats.bytes_received, n_pairs=int(len(model.pairs_)), n_seed=int(len(pairs)),
+               n_src=len(src), n_tgt=len(tgt), dim=src.dim)
+    torch.save((model.pairs_, model.x_map_), Path(out) / f"learn.{world}.{rank}.pt")
+    Path(out, f"learn.{world}.{rank}.json").write_text(json.dumps(row))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+
+
+def _self_learning(args: dict) -> None:
+    import numpy as np
+
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as out:
+        for world in (1, args["world"]):
+            port = _free_port()
+            procs = [ctx.Process(target=_learn, args=(r, world, port, args, out)) for r in range(world)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+                if p.exitcode != 0:
+                    raise SystemExit(f"rank failed with exit code {p.exitcode}")
+        pairs1, map1 = torch.load(Path(out) / "learn.1.0.pt", weights_only=False)
+        for world in (1, args["world"]):
+            rows = [json.loads(Path(out, f"learn.{world}.{r}.json").read_text()) for r in range(world)]
+            results = [torch.load(Path(out) / f"learn.{world}.{r}.pt", weights_only=False) for r in range(world)]
+            slowest = max(rows, key=lambda r: r["seconds"])
+            print(json.dumps(dict(
+                run="self-learning", processes=world, threads_per_process=args["threads"] if world == 1 else 1,
+                n_src=slowest["n_src"], n_tgt=slowest["n_tgt"], dim=slowest["dim"], cutoff=args["cutoff"],
+                keep_prob=args["keep_prob"], seed_pairs=slowest["n_seed"], iterations=slowest["iterations"],
+                seconds=round(slowest["seconds"], 2), first_iteration=round(slowest["first_iteration"], 2),
+                per_iteration=round(slowest["per_iteration"], 2) if slowest["per_iteration"] else None,
+                read_seconds=round(slowest["read_seconds"], 1),
+                comm_seconds=[round(r["comm_seconds"], 3) for r in rows], collectives=slowest["calls"],
+                bytes_sent=[r["bytes_sent"] for r in rows], bytes_received=[r["bytes_received"] for r in rows],
+                final_pairs=slowest["n_pairs"],
+                same_dictionary=all(np.array_equal(p, pairs1) for p, _ in results),
+                max_map_difference=float(max(np.abs(m - map1).max() for _, m in results)),
+                date=datetime.date.today().isoformat(), load=round(os.getloadavg()[0], 1),
+            )))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,9 +185,21 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=300)
     parser.add_argument("--world", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--self-learning", action="store_true", help="compare a self-learning run instead")
+    parser.add_argument("--src", help="source vectors (self-learning)")
+    parser.add_argument("--tgt", help="target vectors (self-learning)")
+    parser.add_argument("--lexicon", help="seed lexicon (self-learning)")
+    parser.add_argument("--cutoff", type=int, default=20000, help="vocabulary_cutoff of self-learning")
+    parser.add_argument("--iterations", type=int, default=6, help="max_iter of self-learning")
+    parser.add_argument("--keep-prob", type=float, default=1.0, help="stochastic_initial of self-learning")
     args = vars(parser.parse_args())
     args["threads"] = args["world"]
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    if args["self_learning"]:
+        if not (args["src"] and args["tgt"] and args["lexicon"]):
+            parser.error("--self-learning needs --src, --tgt and --lexicon")
+        _self_learning(args)
+        return
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as out:
         for world in (1, args["world"]):

@@ -412,3 +412,35 @@ def test_report_flags_write_a_page_with_the_numbers_of_the_run(spaces, tiny_bili
     (out / "report.html").unlink()
     run("report", out)
     assert f"{100 * p1:.2f}" in (out / "report.html").read_text()
+
+
+def test_every_method_option_has_the_short_form_m():
+    # `-m NAME` works wherever `--method NAME` does (train, train-joint, train-multi, align, demo, ...)
+    with_method = {}
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if "--method" in getattr(param, "opts", ()):
+                with_method[name] = param.opts
+    assert {"train", "train-joint", "align", "demo"} <= set(with_method)
+    assert all("-m" in opts for opts in with_method.values()), with_method
+
+
+def test_align_validation_lexicon_is_logged_per_iteration_and_invnn_evaluates(spaces):
+    root, paths = spaces
+    out = root / "aligned"
+    run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "-m", "rcsls", "-p", "n_iter=3",
+        "--validation", root / "xx-zz.test.tsv", "--eval", root / "xx-zz.test.tsv", "--retrieval", "nn,invnn",
+        "--out-dir", out)
+    entry = json.loads((out / "report.json").read_text())["sources"]["xx"]
+    assert entry["validation_lexicon"].endswith("xx-zz.test.tsv") and entry["validation_coverage"]["n_entries_used"] == 100
+    steps = [e for e in entry["history"] if e["phase"] == "train"]
+    assert len(steps) == 3 and all(e["val_nn_p@1"] == pytest.approx(1.0) and "val_csls_p@1" in e for e in steps)
+    assert entry["bli"]["invnn"]["p@1"] == pytest.approx(1.0)
+    # a method without iterations says it does not use the lexicon, on stderr and in the report
+    result = run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv",
+                 "--validation", root / "xx-zz.test.tsv", "--out-dir", out)
+    assert "has no iterations to validate" in result.stderr
+    assert "has no iterations to validate" in json.loads((out / "report.json").read_text())["sources"]["xx"]["warnings"][0]
+    bad = run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--validation",
+              root / "xx-zz.test.tsv", "--validation", root / "xx-zz.test.tsv", "--out-dir", out, ok=False)
+    assert bad.exit_code == 2 and "Expected one --validation per source (1), got 2" in bad.output

@@ -131,7 +131,7 @@ def test_a_read_only_output_folder_is_refused_before_any_work(pair, monkeypatch)
         (["--normalize", "unit", "-p", "normalize=center"],
          "Error: Give the normalisation once: --normalize or -p normalize=..., not both"),
         (["--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
-        (["--retrieval", "nn,bogus"], "Invalid value for --retrieval: Expected methods from nn, csls, isf, got 'nn,bogus'"),
+        (["--retrieval", "nn,bogus"], "Invalid value for --retrieval: Expected methods from nn, csls, isf, invnn, got 'nn,bogus'"),
         (["--encoding", "klingon"], "Invalid value for --encoding: Expected a known text encoding, got 'klingon'"),
     ],
 )
@@ -274,3 +274,29 @@ def test_reading_a_large_file_reports_progress(tmp_path):
     assert len(emb) == 200000 and len(events) >= 2
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and events[-1]["rows"] == 200000
     assert all(e["event"] == "progress" and e["phase"] == "read" for e in events)
+
+
+SUPERVISED = sorted(name for name, cls in __import__("xling.map", fromlist=["MAPPERS"]).MAPPERS.items() if cls().supervised)
+
+
+# max-margin's 50 epochs from a random start, fitted twice, take ~8 s here
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "maxmargin" else n for n in SUPERVISED])
+def test_self_learning_takes_every_supervised_solver_by_name(pair, name):
+    root, out = pair
+    result = run(*align_args(root, "--out-dir", out, "-m", "selflearning", "-p", f"mapper={name}", "-p", "max_iter=1",
+                             "-p", "vocabulary_cutoff=300", "--eval", root / "test.tsv"))
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "report.json").read_text())["sources"]["xx"]
+    cls = __import__("xling.map", fromlist=["MAPPERS"]).MAPPERS[name]
+    assert entry["settings"]["mapper"].startswith(cls.__name__ + "(")
+    assert entry["bli"]["nn"]["p@1"] > 0.5  # the spaces are a rotation apart: every solver finds most of it
+
+
+@pytest.mark.parametrize("name", ["adversarial", "unsupervised", "nope"])
+def test_self_learning_refuses_other_solver_names_in_one_line(pair, name):
+    root, out = pair
+    before = snapshot(out)
+    line = one_line_error(run(*align_args(root, "--out-dir", out, "-m", "selflearning", "-p", f"mapper={name}")))
+    expected = "needs a supervised solver" if name != "nope" else "unknown mapper 'nope' for setting 'mapper'; choose from:"
+    assert line.startswith("Error: Method 'selflearning': ") and expected in line
+    assert snapshot(out) == before

@@ -7,13 +7,16 @@ the tests compare them with the single-process functions. Process start-up
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,11 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from xling import Embeddings
+from click.testing import CliRunner
+
+from xling import Embeddings, Lexicon
+from xling import distributed
+from xling.cli import cli
 from xling.distributed import (
     DistributedError,
     backend_for,
@@ -38,7 +45,10 @@ from xling.distributed import (
     sharded_knn,
     sharded_topk_mean,
 )
+from xling.evaluate import evaluate_many
 from xling.exceptions import FormatError, NotEnoughDataError
+from xling.map import SelfLearning
+from xling.resources import lexicon_path
 from xling.retrieval import (
     DIRECTIONS,
     best_matches,
@@ -136,7 +146,7 @@ def _spawn(case: str, world: int, root: Path, wait: float = 120.0):
     # a fork server imports torch and xling once for all the ranks of all the spawns
     # (each import takes seconds on a busy machine); it has run no OpenMP code, so forking it is safe
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "xling.distributed"])
+    ctx.set_forkserver_preload(["torch", "xling.distributed", "xling.map", "xling.evaluate"])
     port = _free_port()
     procs = [ctx.Process(target=_worker, args=(r, world, port, case, str(root))) for r in range(world)]
     start = time.monotonic()
@@ -218,7 +228,71 @@ def _killed_case(rank: int, world: int, root: Path) -> dict:
     return {"knn": sharded_knn(np.eye(4), np.eye(4), 1)}
 
 
-_CASES = {"compare": _compare_case, "failure": _failure_case, "killed": _killed_case}
+#: self-learning runs compared between 1 and W processes (small, so that every one runs in well under a second)
+LEARNING_RUNS = {
+    "csls": dict(vocabulary_cutoff=400, max_iter=12),
+    "stochastic": dict(vocabulary_cutoff=400, max_iter=12, stochastic_initial=0.3, stochastic_interval=2),
+    "nn": dict(method="nn", direction="intersection", vocabulary_cutoff=300, max_iter=8),
+    "unsupervised": dict(seed="unsupervised", init_cutoff=300, vocabulary_cutoff=400, max_iter=4),
+}
+
+
+def _learning_problem(n: int = 400, d: int = 32, sigma: float = 1.0, seed: int = 3):
+    """Z: a row-permuted rotation of X plus much noise, so self-learning takes several iterations (and errs a little)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    perm = rng.permutation(n)
+    Z = (X[perm] @ Q + sigma * rng.normal(size=(n, d))).astype(np.float32)
+    where = np.argsort(perm)
+    # mapped sources for BLI: the true rotation, blurred so that the ranks of the gold translations vary
+    XQ = (X @ Q + 0.8 * np.random.default_rng(11).normal(size=(n, d))).astype(np.float32)
+    return dict(X=X.astype(np.float32), Z=Z, XQ=XQ, where=where,
+                seed=np.stack([np.arange(40), where[:40]], axis=1))
+
+
+def _learning_spaces(data):
+    """The problem as Embeddings plus a test lexicon: half the true pairs, and words without vectors."""
+    n = len(data["X"])
+    src = Embeddings([f"s{i}" for i in range(n)], data["XQ"])
+    tgt = Embeddings([f"t{j}" for j in range(n)], data["Z"])
+    entries = [(f"s{i}", f"t{data['where'][i]}") for i in range(0, n, 2)] + [("s1", "nope"), ("oov", "t1")]
+    return src, tgt, Lexicon(entries)
+
+
+def _self_learning(data) -> dict:
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter reached on purpose (ConvergenceWarning)
+        for name, params in LEARNING_RUNS.items():
+            m = SelfLearning(random_state=0, device="cpu", **params).fit(
+                data["X"], data["Z"], None if params.get("seed") == "unsupervised" else data["seed"])
+            out[name] = dict(pairs=m.pairs_, x_map=m.x_map_, z_map=m.z_map_, n_iter=m.n_iter_,
+                             seed_pairs=m.seed_pairs_,
+                             objective=[h["objective"] for h in m.history_ if "objective" in h])
+    return out
+
+
+def _learning_case(rank: int, world: int, root: Path) -> dict:
+    data = dict(np.load(root / "learning.npz"))
+    with distributed.scope():
+        res = _self_learning(data)
+        src, tgt, lexicon = _learning_spaces(data)
+        res["bli"] = evaluate_many(src, tgt, lexicon, ("nn", "csls", "isf"), ks=(1, 5, 10), knn_k=5)
+        res["bli_wrong"] = evaluate_many(src, tgt, lexicon, ("csls",), oov="wrong")
+        res["translate"] = distributed.translate(src, tgt, ["s0", "s7", "s9"], k=3, method="csls",
+                                                 group=distributed.current_group())
+    # stochastic induction with more than one block of mask rows (2,048 each), every rank drawing alike
+    big = np.random.default_rng(1).normal(size=(2100, 16)).astype(np.float32)
+    keys = big[:300][shard_rows(300, rank, world)]
+    for method in ("nn", "csls", "isf"):
+        res[f"dropout_{method}"] = sharded_induce_pairs(
+            big, keys, method=method, direction="union", keep_prob=0.4, knn_k=5,
+            generator=torch.Generator().manual_seed(5))
+    return res
+
+
+_CASES = {"compare": _compare_case, "failure": _failure_case, "killed": _killed_case, "learning": _learning_case}
 
 
 @pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
@@ -231,6 +305,18 @@ def ranks(request, problem):
     codes, _, results, errors = _spawn("compare", world, root)
     assert codes == [0] * world, errors
     return world, results
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
+def learned(request, tmp_path_factory):
+    """Self-learning, BLI and stochastic induction run in ``world`` processes, with the problem they ran on."""
+    world = request.param
+    root = tmp_path_factory.mktemp(f"learning{world}")
+    data = _learning_problem()
+    np.savez(root / "learning.npz", **data)
+    codes, _, results, errors = _spawn("learning", world, root)
+    assert codes == [0] * world, errors
+    return world, results, data
 
 
 # ---------------------------------------------------------------------------
@@ -407,3 +493,279 @@ def test_a_killed_rank_makes_the_others_exit_non_zero_within_the_timeout(problem
     assert codes[0] not in (0, None) and results[0] is None
     assert took[0] < TIMEOUT + 30  # start-up plus at most the collective timeout: no hang
     assert "a collective failed while" in errors[0] and "another rank stopped" in errors[0]
+
+
+def test_without_a_scope_library_code_runs_in_one_process():
+    assert distributed.current_group() is None  # a script's own process group is never used unasked
+    with distributed.scope(None):
+        assert distributed.current_group() is None
+    assert distributed.plan_sources(["de", "en", "fr"], [0, 1]) == {"de": (0,), "en": (1,), "fr": (0,)}
+    assert distributed.plan_sources(["de", "en"], [0, 1, 2, 3, 4]) == {"de": (0, 2, 4), "en": (1, 3)}
+
+
+# ---------------------------------------------------------------------------
+# self-learning, BLI and translation over the ranks
+# ---------------------------------------------------------------------------
+def test_distributed_self_learning_gives_the_dictionary_and_map_of_one_process(learned):
+    world, results, data = learned
+    single = _self_learning(data)
+    for name, one in single.items():
+        for rank, res in enumerate(results):
+            got = res[name]
+            assert np.array_equal(got["pairs"], one["pairs"]), (name, rank)
+            assert np.array_equal(got["seed_pairs"], one["seed_pairs"]), (name, rank)
+            assert got["n_iter"] == one["n_iter"], (name, rank)
+            np.testing.assert_allclose(got["x_map"], one["x_map"], atol=1e-5, rtol=0)
+            np.testing.assert_allclose(got["z_map"], one["z_map"], atol=1e-5, rtol=0)
+            np.testing.assert_allclose(got["objective"], one["objective"], atol=1e-6, rtol=0)
+            # the map is fitted once, on rank 0, and sent: every rank holds the very same numbers
+            assert np.array_equal(got["x_map"], results[0][name]["x_map"])
+    # the runs did learn: more iterations than one, and the dictionary grew from 40 seed pairs to mostly
+    # right ones (the stochastic run changed its keep probability along the way)
+    csls = single["csls"]
+    assert csls["n_iter"] > 3 and len(csls["pairs"]) > 300
+    assert np.mean(data["where"][csls["pairs"][:, 0]] == csls["pairs"][:, 1]) > 0.85
+    assert single["stochastic"]["n_iter"] > 5
+
+
+def test_sharded_bli_and_translation_give_the_numbers_of_one_process(learned):
+    _, results, data = learned
+    src, tgt, lexicon = _learning_spaces(data)
+    bli = evaluate_many(src, tgt, lexicon, ("nn", "csls", "isf"), ks=(1, 5, 10), knn_k=5)
+    wrong = evaluate_many(src, tgt, lexicon, ("csls",), oov="wrong")
+    for res in results:
+        assert res["bli"] == bli and res["bli_wrong"] == wrong  # every P@k, MRR and count, exactly
+    # not a trivial problem: the hubness corrections win, many gold translations rank beyond 10 (full ranks)
+    assert 0.5 < bli["nn"]["p@1"] < bli["csls"]["p@1"] < bli["isf"]["p@1"] < 0.8
+    assert bli["csls"]["p@10"] <= 0.95 and bli["csls"]["mrr"] < 0.8  # >= 10 queries ranked sharded beyond 10
+    assert bli["csls"]["n_queries"] == 200 and bli["csls"]["n_test_words"] == 202
+    from xling.retrieval import translate
+
+    expected = translate(src, tgt, ["s0", "s7", "s9"], k=3, method="csls")
+    for res in results:
+        assert [[w for w, _ in row] for row in res["translate"]] == [[w for w, _ in row] for row in expected]
+        np.testing.assert_allclose([s for row in res["translate"] for _, s in row],
+                                   [s for row in expected for _, s in row], atol=2e-6)
+
+
+def test_sharded_stochastic_induction_draws_the_mask_of_one_process(learned):
+    _, results, _ = learned
+    big = np.random.default_rng(1).normal(size=(2100, 16)).astype(np.float32)
+    for method in ("nn", "csls", "isf"):
+        one = induce_pairs(big, big[:300], method=method, direction="union", keep_prob=0.4, knn_k=5,
+                           generator=torch.Generator().manual_seed(5))
+        full = induce_pairs(big, big[:300], method=method, direction="union", knn_k=5)
+        assert not np.array_equal(one, full)  # the mask changed the matches
+        for res in results:
+            assert np.array_equal(res[f"dropout_{method}"], one), method
+
+
+def test_best_matches_with_precomputed_terms_and_a_column_offset_equals_the_whole_problem():
+    X, Z, _ = _rotation_problem()
+    r_x, r_z, top = csls_terms(X, Z, 10, return_top=True)
+    assert torch.allclose(top.mean(dim=1), r_x) and torch.all(top[:, :-1] >= top[:, 1:])
+    whole = best_matches(X, Z, method="csls", keep_prob=0.5, generator=torch.Generator().manual_seed(2))
+    part = best_matches(X, Z[60:], method="csls", terms=(r_x, r_z[60:]), keep_prob=0.5,
+                        generator=torch.Generator().manual_seed(2), column_offset=60, n_columns=150)
+    assert torch.equal(part.backward_index, whole.backward_index[60:])
+    with pytest.raises(ValueError, match="column_offset"):
+        best_matches(X, Z[60:], column_offset=100, n_columns=150)
+    with pytest.raises(ValueError, match="terms=None for method 'nn'"):
+        best_matches(X, Z, method="nn", terms=(r_x, r_z))
+
+
+# ---------------------------------------------------------------------------
+# the command line under torchrun, and its failures
+# ---------------------------------------------------------------------------
+CLI_TIMEOUT = 8  # XLING_DIST_TIMEOUT of the command-line ranks: a dead rank is noticed within it
+TRAIN_LEXICON, TEST_LEXICON = "en-es/en-es.0-5000.tsv", "en-es/en-es.5000-6500.tsv"
+
+
+def _first_translations(path: Path, n: int) -> list[tuple[str, str]]:
+    """n entries of a shipped lexicon, each source word with its first translation not taken by an earlier word."""
+    pairs, sources, targets = [], set(), set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        s, t = line.split("\t")[:2]
+        if s not in sources and t not in targets:
+            sources.add(s)
+            targets.add(t)
+            pairs.append((s, t))
+            if len(pairs) == n:
+                break
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def lexicon_vectors(tmp_path_factory):
+    """en, enb and es vectors over words of the shipped en-es lexicons, es a noisy rotation of each English space.
+
+    enb holds the English words too, in another rotation, so that two sources map onto one hub with the
+    shipped lexicons. Rows of es are shuffled (no alignment by row order).
+    """
+    root = tmp_path_factory.mktemp("cli")
+    train = _first_translations(lexicon_path(TRAIN_LEXICON), 300)
+    test = [p for p in _first_translations(lexicon_path(TEST_LEXICON), 400) if p[1] not in {t for _, t in train}][:120]
+    pairs = train + test
+    rng = np.random.default_rng(7)
+    en = rng.normal(size=(len(pairs), 40))
+    Q1, _ = np.linalg.qr(rng.normal(size=(40, 40)))
+    Q2, _ = np.linalg.qr(rng.normal(size=(40, 40)))
+    es = en @ Q1 + 0.5 * rng.normal(size=en.shape)
+    order = rng.permutation(len(pairs))
+    Embeddings([t for _, t in pairs], es).subset([pairs[i][1] for i in order]).write(root / "es.vec")
+    Embeddings([s for s, _ in pairs], en).write(root / "en.vec")
+    Embeddings([s for s, _ in pairs], es @ Q2.T + 0.3 * rng.normal(size=en.shape)).write(root / "enb.vec")
+    return root
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", XLING_DIST_TIMEOUT=str(CLI_TIMEOUT))
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def _cli_rank(env: dict, args: list, out: str, err: str) -> None:
+    """One rank of ``xling ARGS``: the command's own entry point, in a process of the fork server."""
+    torch.set_num_threads(1)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_APPEND), fd)
+    cli.main(args, prog_name="xling")  # exits through SystemExit with the command's status
+
+
+def _ranks(args, world: int, root: Path, *, started=None):
+    """``xling ARGS`` as ``world`` ranks, given torchrun's variables by hand (no launcher to kill the rest).
+
+    The ranks are processes of the fork server (torch and xling already imported: seconds saved per
+    rank); the torchrun test starts real interpreters. ``started(procs, logs)`` runs once they are
+    started. Returns (exit codes, stdout, stderr).
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "xling.distributed", "xling.map", "xling.evaluate", "xling.cli",
+                                "xling.workflow"])
+    port = _free_port()
+    logs, procs = [], []
+    for rank in range(world):
+        out, err = root / f"rank{rank}.out", root / f"rank{rank}.err"
+        out.touch(), err.touch()
+        logs.append((out, err))
+        env = _env(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port))
+        procs.append(ctx.Process(target=_cli_rank, args=(env, [str(a) for a in args], str(out), str(err)),
+                                 daemon=True))
+        procs[-1].start()
+    start = time.monotonic()
+    try:
+        if started is not None:
+            started(procs, logs)
+        for p in procs:
+            p.join(max(1.0, 150 - (time.monotonic() - start)))
+    finally:  # never leave a rank behind (one waiting for a killed peer waits only for the timeout, but still)
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    return [p.exitcode for p in procs], [o.read_text() for o, _ in logs], [e.read_text() for _, e in logs]
+
+
+def _one_process(args) -> None:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def _align_args(root: Path, *sources: str, learn: bool = True) -> list:
+    """Self-learning plus BLI (``learn``), or just Procrustes (the failure tests need only the run's shape)."""
+    lexicons = [a for _ in sources for a in ("--lexicon", lexicon_path(TRAIN_LEXICON))]
+    if not learn:
+        return ["align", *[root / f"{s}.vec" for s in sources], root / "es.vec", *lexicons, "--device", "cpu"]
+    evals = [a for _ in sources for a in ("--eval", lexicon_path(TEST_LEXICON))]
+    return ["align", *[root / f"{s}.vec" for s in sources], root / "es.vec", *lexicons, *evals,
+            "-m", "selflearning", "-p", "vocabulary_cutoff=400", "-p", "max_iter=6", "--retrieval", "nn,csls",
+            "--device", "cpu"]
+
+
+def _same_outputs(one: Path, many: Path, names) -> None:
+    """The files of a 1-process and a W-process run: same words, vectors within 1e-6, maps and BLI equal.
+
+    Not byte for byte: the ranks run one BLAS thread each, and a different thread count sums a matmul in
+    another order (last-digit differences in the written text).
+    """
+    for name in names:
+        e1, ew = Embeddings.read(one / name), Embeddings.read(many / name)
+        assert e1.words == ew.words, name
+        np.testing.assert_allclose(ew.vectors, e1.vectors, atol=1e-6, err_msg=name)
+    r1, rw = (json.loads((d / "report.json").read_text()) for d in (one, many))
+    assert list(rw["sources"]) == list(r1["sources"]) and rw["target"] == r1["target"]
+    for lang, entry in r1["sources"].items():
+        assert rw["sources"][lang]["bli"] == entry["bli"] and rw["sources"][lang]["n_iter"] == entry["n_iter"]
+        assert rw["sources"][lang]["pairs_used"] == entry["pairs_used"]
+        m1, mw = (np.load(d / f"{lang}-es.map.npz") for d in (one, many))
+        assert sorted(m1.files) == sorted(mw.files)
+        for key in m1.files:
+            np.testing.assert_array_equal(mw[key], m1[key], err_msg=f"{lang}: {key}")
+    assert sorted(p.name for p in many.iterdir()) == sorted(p.name for p in one.iterdir())
+
+
+def test_torchrun_align_writes_the_files_of_one_process(lexicon_vectors, tmp_path):
+    args = _align_args(lexicon_vectors, "en")
+    _one_process(args + ["--out-dir", tmp_path / "one"])
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "xling", *map(str, args), "--out-dir", str(tmp_path / "two")],
+                          env=_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _same_outputs(tmp_path / "one", tmp_path / "two", ["en.mapped.vec", "es.mapped.vec"])
+    report = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert report["sources"]["en"]["ranks"] == [0, 1]  # one source: both ranks sharded it
+    assert report["sources"]["en"]["bli"]["csls"]["p@1"] > 0.8 and report["sources"]["en"]["n_iter"] >= 2
+    assert proc.stdout.count("| method |") == 1  # the table, printed by rank 0 only
+
+
+def test_two_sources_go_to_two_ranks_and_give_the_files_of_one_process(lexicon_vectors, tmp_path):
+    args = _align_args(lexicon_vectors, "en", "enb")
+    _one_process(args + ["--out-dir", tmp_path / "one"])
+    codes, out, err = _ranks(args + ["--out-dir", tmp_path / "two"], 2, tmp_path)
+    assert codes == [0, 0], err
+    _same_outputs(tmp_path / "one", tmp_path / "two", ["en.mapped.vec", "enb.mapped.vec", "es.mapped.vec"])
+    report = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert report["sources"]["en"]["ranks"] == [0] and report["sources"]["enb"]["ranks"] == [1]
+    assert out[1] == "" and out[0].count("| method |") == 1
+
+
+def test_bad_input_on_one_rank_stops_every_rank_with_one_message(lexicon_vectors, tmp_path):
+    lines = (lexicon_vectors / "enb.vec").read_text().splitlines(keepends=True)
+    lines[50] = "broken 1 2\n"  # line 51 of the file rank 1 reads (its source)
+    (tmp_path / "enb.vec").write_text("".join(lines))
+    for name in ("en.vec", "es.vec"):
+        (tmp_path / name).symlink_to(lexicon_vectors / name)
+    codes, out, err = _ranks(_align_args(tmp_path, "en", "enb", learn=False) + ["--out-dir", tmp_path / "out"],
+                             2, tmp_path)
+    assert codes == [1, 1]
+    message = (f"Error: rank 1 of 2 failed while aligning its sources: {tmp_path / 'enb.vec'}:51: "
+               "Expected a word and 40 values, got 2")
+    assert message in err[0] and "Traceback" not in err[0] + err[1]
+    assert "Error:" not in err[1]  # rank 0 says it, once
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_killed_rank_stops_the_others_within_the_timeout_and_nothing_is_written(lexicon_vectors, tmp_path):
+    os.mkfifo(tmp_path / "enb.vec")  # rank 1 blocks reading its source until it is killed
+    for name in ("en.vec", "es.vec"):
+        (tmp_path / name).symlink_to(lexicon_vectors / name)
+    killed = {}
+
+    def kill_rank_1_once_rank_0_waits(procs, logs):
+        deadline = time.monotonic() + 120
+        while "finished its sources" not in logs[0][1].read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        killed["at"] = time.monotonic()
+        procs[1].kill()
+
+    args = ["-v", *_align_args(tmp_path, "en", "enb", learn=False), "--out-dir", tmp_path / "out"]
+    codes, _, err = _ranks(args, 2, tmp_path, started=kill_rank_1_once_rank_0_waits)
+    assert codes[1] == -signal.SIGKILL and codes[0] == 1
+    assert "rank 1 of 2 stopped (killed or crashed: no sign of life for 8 s)" in err[0]
+    assert time.monotonic() - killed["at"] < CLI_TIMEOUT + 20  # noticed within the timeout, no hang
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

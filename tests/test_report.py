@@ -202,3 +202,24 @@ def test_renders_in_headless_chromium(run, tmp_path):
     assert dom.count("<img") == 6
     csls = run["report"]["sources"]["en"]["bli"]["csls"]
     assert f"{100 * csls['p@1']:.2f}" in re.sub(r"<[^>]+>", " ", dom)
+
+
+def test_validation_p_at_1_gets_its_own_plot_when_the_history_has_it(tmp_path):
+    history = [{"event": "step", "phase": "self-learning", "step": i, "total": 3, "progress": i / 3, "objective": 0.1 * i,
+                "val_nn_p@1": 0.1 * i, "val_csls_p@1": 0.2 * i} for i in (1, 2, 3)]
+    report = {"kind": "align", "method": "selflearning", "target": "es.vec", "target_lang": "es",
+              "sources": {"en": {"source": "en.vec", "history": history}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    page = _Page(write_report(tmp_path).read_text())
+    assert "validation-p0" in page.sections and "history-p0" in page.sections
+    data = page.data["pairs"]["en→es"]
+    assert data["validation"]["NN"] == {"x": [1, 2, 3], "y": pytest.approx([10.0, 20.0, 30.0])}
+    assert data["validation"]["CSLS"]["y"] == pytest.approx([20.0, 40.0, 60.0])
+    assert "val_nn_p@1" not in data["history"] and "objective" in data["history"]  # not drawn twice
+    png = PIL.open(tmp_path / "report_files" / "validation-p0.png")
+    assert png.size == FIGURE_PIXELS
+    # without validation metrics there is no such section
+    for event in history:
+        del event["val_nn_p@1"], event["val_csls_p@1"]
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert "validation-p0" not in _Page(write_report(tmp_path).read_text()).sections

@@ -450,3 +450,114 @@ def test_gpu_equals_cpu(data):
     np.testing.assert_array_equal(runs[0].pairs("union"), runs[1].pairs("union"))
     assert unsupervised_criterion(X, Z, device="cuda") == pytest.approx(unsupervised_criterion(X, Z, device="cpu"),
                                                                         abs=1e-4)
+
+
+# -- inverted nearest neighbour ------------------------------------------------------
+INVNN_TOL = 1e-5  # cosines within this are ties (float32 rounding of the products); ties go to the query
+
+
+def ref_invnn(Q, K, S):
+    """Brute-force float64 inverted nearest neighbour: (sort keys -r + cos/4, ranks), both (n_q, n_k).
+
+    r[x, y] = 1 + #{s : cos(s, y) > cos(x, y)}, over every source.
+    """
+    C = unit(Q) @ unit(K).T
+    CS = unit(K) @ unit(S).T  # keys x sources
+    ranks = 1 + (CS[None, :, :] > C[:, :, None] + INVNN_TOL).sum(axis=2)
+    return -ranks + 0.25 * C, ranks
+
+
+@pytest.fixture(scope="module")
+def invnn_data():
+    rng = np.random.default_rng(5)
+    centers = rng.normal(size=(8, 12))
+    S = (centers[rng.integers(0, 8, 300)] + 0.8 * rng.normal(size=(300, 12))).astype(np.float32)
+    K = (centers[rng.integers(0, 8, 250)] + 0.8 * rng.normal(size=(250, 12))).astype(np.float32)
+    S[20] = S[10]  # two sources with equal cosines to every key: they share their rank
+    K[6] = K[5]  # two keys with equal scores for every query
+    return S[:80], K, S
+
+
+def check_invnn_top(scores, indices, R, ranks, k):
+    scores, indices = scores.numpy(), indices.numpy()
+    expected = np.sort(R, axis=1)[:, ::-1][:, :k]
+    # the ranks are exact and the cosine tie-break is float32-close
+    np.testing.assert_array_equal(np.round(-scores), np.round(-expected))
+    np.testing.assert_allclose(scores, expected, atol=1e-4, rtol=0)
+    np.testing.assert_array_equal(np.take_along_axis(ranks, indices, axis=1), np.round(-expected))
+    assert all(len(set(row)) == k for row in indices)
+
+
+@pytest.mark.parametrize("shallow", [False, True])
+@pytest.mark.parametrize("k", [1, 5])
+def test_inverted_nn_matches_brute_force(invnn_data, monkeypatch, shallow, k):
+    Q, K, S = invnn_data
+    if shallow:
+        # lists 2 deep, 25 keys per chunk and 37 x 37 tiles: most queries need deeper passes, up to all sources
+        monkeypatch.setattr(xling.retrieval, "_INVNN_DEPTH", 2)
+        monkeypatch.setattr(xling.retrieval, "_INVNN_BUDGET", 50)
+        monkeypatch.setattr(xling.retrieval, "_INVNN_TILE", 37)
+    R, ranks = ref_invnn(Q, K, S)
+    scores, indices = xling.retrieval.inverted_nn(Q, K, k=k, sources=S, device="cpu")
+    check_invnn_top(scores, indices, R, ranks, k)
+    # the hub penalty changes answers: invnn is not cosine
+    assert (indices[:, 0].numpy() != knn(Q, K, k=1, device="cpu")[1][:, 0].numpy()).mean() > 0.2
+    # the duplicated key: for every query its score equals its twin's
+    np.testing.assert_array_equal(R[:, 5], R[:, 6])
+
+
+def test_inverted_nn_best_rank_matches_brute_force(invnn_data, monkeypatch):
+    Q, K, S = invnn_data
+    monkeypatch.setattr(xling.retrieval, "_INVNN_DEPTH", 4)
+    R, _ = ref_invnn(Q, K, S)
+    scorer = Scorer(Q, K, method="invnn", sources=S, device="cpu")
+    rng = np.random.default_rng(3)
+    cand = rng.integers(0, len(K), size=(40, 3))
+    cand[::5, 1:] = -1
+    cand[3] = [5, 6, -1]  # the twins: either one is the best candidate, and ties go to it
+    rows = np.arange(0, 80, 2)
+    best = np.where(cand >= 0, R[rows[:, None], cand.clip(0)], -np.inf).max(axis=1)
+    expected = 1 + (R[rows] > best[:, None] + 0.25 * INVNN_TOL).sum(axis=1)
+    got = scorer.best_rank(cand, rows=rows).numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert got.max() > 50  # random candidates rank low: the deep passes ran
+    np.testing.assert_array_equal(scorer.best_rank(np.full((2, 1), -1), rows=[0, 1]).numpy(), [len(K) + 1] * 2)
+
+
+def test_inverted_nn_known_case():
+    # VecMap's rule by hand: key y0 is near both sources and ranks x1 first; y1 ranks x0 first.
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    Y = np.array([[0.7, 0.714], [0.6, -0.8], [-1.0, 0.0]])
+    scores, idx = retrieve(X, Y, k=3, method="invnn", device="cpu")
+    assert idx.tolist() == [[1, 0, 2], [0, 2, 1]]
+    # x0: rank 1 in y1's list, 2 in y0's and y2's (tie broken by cosine 0.7 > -1); x1: 1 in y0's, 1 in y2's ...
+    assert np.round(-scores.numpy()).tolist() == [[1, 2, 2], [1, 1, 2]]
+    np.testing.assert_allclose(scores[0, 0].item(), -1 + 0.6 / 4, atol=1e-6)
+    # queries are ranked among the sources they are given, not among themselves
+    _, idx = xling.retrieval.inverted_nn(X[:1], Y, k=1, sources=X)
+    assert idx.tolist() == [[1]]
+
+
+def test_inverted_nn_in_translate_and_its_limits(invnn_data):
+    Q, K, S = invnn_data
+    src = Embeddings([f"s{i}" for i in range(len(S))], S)
+    tgt = Embeddings([f"t{i}" for i in range(len(K))], K)
+    out = translate(src, tgt, ["s0", "s7"], k=2, method="invnn", device="cpu")
+    _, idx = xling.retrieval.inverted_nn(S[[0, 7]], K, k=2, sources=S, device="cpu")
+    assert [[t for t, _ in row] for row in out] == [[f"t{j}" for j in row] for row in idx.tolist()]
+    with pytest.raises(ValueError, match="one of nn, csls, isf, got 'invnn'"):
+        best_matches(S, K, method="invnn")  # induction ranks both ways at once: not defined for invnn
+    scorer = Scorer(Q, K, method="invnn", device="cpu")
+    with pytest.raises(ValueError, match="got 'invnn'"):
+        scorer.best_score(np.zeros((80, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match="key_terms=None"):
+        Scorer(Q, K, method="invnn", key_terms=np.zeros(len(K)))
+
+
+@pytest.mark.gpu
+def test_inverted_nn_gpu_equals_cpu(invnn_data):
+    Q, K, S = invnn_data
+    s_cpu, i_cpu = xling.retrieval.inverted_nn(Q, K, k=5, sources=S, device="cpu")
+    s_gpu, i_gpu = xling.retrieval.inverted_nn(Q, K, k=5, sources=S, device="cuda")
+    np.testing.assert_array_equal(np.round(-s_gpu.numpy()), np.round(-s_cpu.numpy()))  # the same ranks
+    np.testing.assert_allclose(s_gpu.numpy(), s_cpu.numpy(), atol=1e-4)

@@ -1,7 +1,8 @@
 """The contract every trainer keeps, checked over the registries.
 
-Every class in ``TRAINERS`` (``fit(corpus)``) and ``JOINT_TRAINERS``
-(``fit(src_corpus, tgt_corpus, supervision)``) is tested here, so a newly
+Every class in ``TRAINERS`` (``fit(corpus)``), ``JOINT_TRAINERS``
+(``fit(src_corpus, tgt_corpus, supervision)``) and ``MULTILINGUAL_TRAINERS``
+(``fit(corpora, lexicons)``, here en and es with the en-es lexicon) is tested here, so a newly
 registered trainer is held to the same rules without writing a test for it:
 scikit-learn's estimator rules (clone, params, nothing done in ``__init__``,
 ``check_is_fitted``), one fit signature per family, reproducible seeded fits,
@@ -28,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from xling import Lexicon, LineCorpus, ParallelCorpus
 from xling.resources import demo_corpus_path, lexicon_path
-from xling.train import JOINT_TRAINERS, TRAINERS
+from xling.train import JOINT_TRAINERS, MULTILINGUAL_TRAINERS, TRAINERS
 from xling.train._base import SUPERVISION_KINDS
 
 N_LINES = 60  # paragraphs per language: about 3,000 tokens each
@@ -36,11 +37,15 @@ N_PAIRS = 30  # pairs of paragraphs of at most MAX_PAIR_LEN tokens (Trans-gram's
 MAX_PAIR_LEN = 40
 BASE_KEYS = ("event", "phase", "step", "total", "progress")
 
-REGISTERED = [pytest.param(cls, id=name) for name, cls in {**TRAINERS, **JOINT_TRAINERS}.items()]
+REGISTERED = [pytest.param(cls, id=name) for name, cls in {**TRAINERS, **JOINT_TRAINERS, **MULTILINGUAL_TRAINERS}.items()]
 
 
 def _is_joint(cls) -> bool:
     return cls in JOINT_TRAINERS.values()
+
+
+def _is_multilingual(cls) -> bool:
+    return cls in MULTILINGUAL_TRAINERS.values()
 
 
 def _small(cls, **extra) -> dict:
@@ -73,9 +78,11 @@ def text(tmp_path_factory):
 def _fit(model, text, *, objects: bool = False):
     """Fit on token lists, or (``objects``) on the corpus objects holding the same text."""
     en = text["en_corpus"] if objects else text["en"]
+    es = text["es_corpus"] if objects else text["es"]
+    if _is_multilingual(type(model)):
+        return model.fit({"en": en, "es": es}, {("en", "es"): text["lexicon"]})
     if not _is_joint(type(model)):
         return model.fit(en)
-    es = text["es_corpus"] if objects else text["es"]
     if not type(model).uses_monolingual:
         en = es = None
     if type(model).supervision_kind == "lexicon":
@@ -85,6 +92,8 @@ def _fit(model, text, *, objects: bool = False):
 
 
 def _vectors(model) -> list[np.ndarray]:
+    if _is_multilingual(type(model)):
+        return [model.embeddings_["en"].vectors, model.embeddings_["es"].vectors]
     if _is_joint(type(model)):
         return [model.src_embeddings_.vectors, model.tgt_embeddings_.vectors]
     return [model.embeddings_.vectors]
@@ -148,7 +157,8 @@ def test_unfitted_model_fails_check_is_fitted(cls, fitted):
 def test_fit_has_the_family_signature(cls):
     params = list(inspect.signature(cls.fit).parameters.values())[1:]  # without self
     positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
-    expected = ["src_corpus", "tgt_corpus", "supervision"] if _is_joint(cls) else ["corpus"]
+    expected = (["corpora", "lexicons"] if _is_multilingual(cls)
+                else ["src_corpus", "tgt_corpus", "supervision"] if _is_joint(cls) else ["corpus"])
     assert positional == expected
     assert all(p.default is p.empty for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
     # Anything else is keyword-only and optional (PseudoBilingual's aligned documents).

@@ -12,6 +12,7 @@ from xling.exceptions import ConvergenceWarning, FormatError, NotEnoughDataError
 from xling.lexicon import Coverage, Lexicon
 from xling.preprocessing import Normalizer, normalize
 from xling.retrieval import csls, csls_terms, induce_pairs, inverted_softmax, knn, retrieve, topk_mean, translate
+from xling.wordalign import WordAligner
 from xling.workflow import AlignResult, align
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "Coverage",
     "LineCorpus",
     "ParallelCorpus",
+    "WordAligner",
     "tokenize",
     "Normalizer",
     "normalize",

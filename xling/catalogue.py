@@ -62,13 +62,14 @@ def _first_sentence(text: str, limit: int = 160) -> str:
 def catalogue() -> dict:
     """``{command: {method: {"class", "summary", "settings": {name: {"default", "help"}}}}}``.
 
-    Commands: ``train``, ``train-joint``, ``align``.
+    Commands: ``train``, ``train-joint``, ``train-multi``, ``align``.
     """
     from xling.map import MAPPERS
-    from xling.train import JOINT_TRAINERS, TRAINERS
+    from xling.train import JOINT_TRAINERS, MULTILINGUAL_TRAINERS, TRAINERS
 
     result = {}
-    for command, registry in (("train", TRAINERS), ("train-joint", JOINT_TRAINERS), ("align", MAPPERS)):
+    for command, registry in (("train", TRAINERS), ("train-joint", JOINT_TRAINERS),
+                              ("train-multi", MULTILINGUAL_TRAINERS), ("align", MAPPERS)):
         methods = {}
         # a setting a class does not document itself means what it means in its family
         family: dict[str, str] = {}

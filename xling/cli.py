@@ -1,6 +1,6 @@
 """The ``xling`` command: a thin layer over the library (no maths here).
 
-Commands: ``train``, ``train-joint``, ``align``, ``eval``, ``translate``,
+Commands: ``train``, ``train-joint``, ``train-multi``, ``align``, ``eval``, ``translate``,
 ``demo``, ``methods``. Every
 error caused by input is printed as one line naming the file (and line) and
 exits with status 1; outputs are written atomically.
@@ -59,6 +59,50 @@ def _friendly_errors(func):
             sys.exit(130)
 
     return wrapper
+
+
+def _distributed(func):
+    """Under torchrun (``RANK``/``WORLD_SIZE`` set), run the command as one rank of a process group.
+
+    The ranks split the work (xling.distributed: sharded self-learning and
+    BLI, the sources of ``align`` spread over the ranks); only rank 0 prints
+    results and writes files, and every rank's log lines start with its rank.
+    An error every rank agreed on is printed by rank 0 alone; the others exit
+    with status 1. Without torchrun's variables the command runs as it is.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from xling import distributed
+
+        if not distributed.launched():
+            return func(*args, **kwargs)
+        with distributed.session(device=_device(kwargs.get("device") or "cpu")):
+            rank, world = distributed.rank_and_world()
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, _StderrHandler):
+                    handler.setFormatter(logging.Formatter(f"[rank {rank}/{world}] %(levelname)s %(name)s: %(message)s"))
+            with distributed.scope():
+                try:
+                    return func(*args, **kwargs)
+                except distributed.DistributedError as exc:
+                    if exc.rank is not None and rank != 0:
+                        sys.exit(1)  # rank 0 prints the message every rank agreed on
+                    raise
+
+    return wrapper
+
+
+def _is_root() -> bool:
+    """Whether this process prints and writes: always, except on the ranks other than 0 under torchrun."""
+    from xling import distributed
+
+    return distributed.is_root()
+
+
+def _progress():
+    """The progress factory of this process: bars on rank 0 only (under torchrun the others draw none)."""
+    return _ProgressBar if _is_root() else None
 
 
 def _parse_params(items: tuple[str, ...]) -> dict:
@@ -329,7 +373,7 @@ def _wrote_vectors(path, trainer, seconds: float | None = None) -> None:
 @cli.command()
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output vectors (.vec, .vec.gz, .bin).")
-@click.option("--method", default="sgns", show_default=True, help="sgns, cbow, spectral, ppmi-svd.")
+@click.option("-m", "--method", default="sgns", show_default=True, help="sgns, cbow, spectral, ppmi-svd.")
 @click.option("--dim", type=int, default=None, help="Vector size. Default: the method's own.")
 @click.option("--window", type=int, default=None, help="Default: the method's own.")
 @click.option("--min-count", type=int, default=None, help="Default: the method's own.")
@@ -458,6 +502,81 @@ def train_joint(ctx, method, src_mono, tgt_mono, parallel, documents, lexicon, o
         _write_html_report(out)  # BLI sections need a test lexicon: `xling report DIR --lexicon TEST`
 
 
+# -- train-multi --------------------------------------------------------------
+def _multilingual_method_names() -> list[str]:
+    from xling.train import MULTILINGUAL_TRAINERS
+
+    return sorted(MULTILINGUAL_TRAINERS)
+
+
+def _keyed_paths(items: tuple[str, ...], option: str, pair: bool) -> dict:
+    """``("en=a.txt",)`` -> ``{"en": "a.txt"}``; with ``pair``, ``("en-de=x.tsv",)`` -> ``{("en", "de"): "x.tsv"}``."""
+    form = "SRC-TGT=PATH" if pair else "LANG=PATH"
+    out: dict = {}
+    for item in items:
+        key, sep, path = item.partition("=")
+        parts = key.split("-") if pair else [key]
+        if not sep or not path or not all(parts) or len(parts) != (2 if pair else 1):
+            raise click.BadParameter(f"Expected {form}, got {item!r}", param_hint=option)
+        if not Path(path).is_file():
+            raise click.BadParameter(f"{path}: No such file", param_hint=option)
+        key = tuple(parts) if pair else key
+        if key in out:
+            raise click.BadParameter(f"{key if not pair else '-'.join(key)!s} given twice", param_hint=option)
+        out[key] = path
+    return out
+
+
+@cli.command(name="train-multi")
+@click.option("--method", "-m", type=click.Choice(_multilingual_method_names()), required=True,
+              help="A multilingual trainer; `xling methods` lists each with its paper and settings.")
+@click.option("--mono", "monos", multiple=True, required=True, metavar="LANG=PATH",
+              help="Monolingual text of one language, repeatable (two or more languages).")
+@click.option("--lexicon", "lexicons", multiple=True, required=True, metavar="SRC-TGT=PATH",
+              help="Translations of SRC words into TGT words, repeatable; both languages need --mono.")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Gets <lang>.vec per language and report.json.")
+@click.option("--dim", type=int, default=None, help="Vector size. Default: the method's own.")
+@click.option("--window", type=int, default=None, help="Default: the method's own.")
+@click.option("--min-count", type=int, default=None, help="Default: the method's own.")
+@click.option("--max-vocab", type=int, default=None, help="Keep only the N most frequent words per language.")
+@click.option("--epochs", type=int, default=None, help="Default: the method's own.")
+@click.option("--negative", type=int, default=None, help="Default: the method's own.")
+@click.option("--sample", type=float, default=None, help="Default: the method's own.")
+@click.option("--alpha", type=float, default=None, help="Default: the method's own.")
+@click.option("--threads", type=int, default=None, help="Default: the method's own.")
+@seed_option
+@device_option
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Write a checkpoint after each epoch here.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --checkpoint-dir.")
+@click.option("--lowercase/--no-lowercase", default=True, show_default=True)
+@click.option("--max-lines", type=click.IntRange(min=1), default=None, help="Read only the first N lines of each corpus.")
+@case_option
+@param_option
+@click.pass_context
+@_friendly_errors
+def train_multi(ctx, method, monos, lexicons, out_dir, lowercase, max_lines, lexicon_case, params, **options):
+    """Train many languages at once into one space from monolingual text plus bilingual lexicons.
+
+    \b
+        xling train-multi -m multicluster --mono en=en.txt --mono de=de.txt --mono fr=fr.txt \\
+            --lexicon en-de=en-de.tsv --lexicon en-fr=en-fr.tsv --out-dir multi
+
+    Writes DIR/<lang>.vec for every language (one shared space) and DIR/report.json, replaced together.
+    """
+    from xling.train import MULTILINGUAL_TRAINERS
+    from xling.workflow import train_multilingual
+
+    if options["resume"] and not options["checkpoint_dir"]:
+        raise click.UsageError("--resume needs --checkpoint-dir")
+    corpora, lexicon_paths = _keyed_paths(monos, "--mono", pair=False), _keyed_paths(lexicons, "--lexicon", pair=True)
+    hyper = _hyperparameters(options, _TRAIN_OPTIONS)
+    trainer = _build(MULTILINGUAL_TRAINERS[method], method, hyper, _explicit(ctx, _TRAIN_OPTIONS), _parse_params(params))
+    _note_hogwild(trainer)
+    result = train_multilingual(trainer, corpora, lexicon_paths, lowercase=lowercase, max_lines=max_lines,
+                                lexicon_case=lexicon_case, out_dir=out_dir, progress=_ProgressBar)
+    click.echo(f"wrote {', '.join(result.report['files'])} to {out_dir} in {result.report['seconds']} s", err=True)
+
+
 # -- align --------------------------------------------------------------------
 def _bli_rows(report: dict) -> dict:
     """{"en→es csls": bli-dict, ...} for printing."""
@@ -485,8 +604,10 @@ def _names(paths) -> list[str]:
 @click.option("--eval", "evals", multiple=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True),
               help="Test lexicon (one per source; - reads standard input): BLI goes into the report.")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Where the mapped vectors, maps and report go.")
-@click.option("--retrieval", default="nn,csls", show_default=True, help="Retrieval methods for --eval: nn, csls, isf.")
+@click.option("--retrieval", default="nn,csls", show_default=True, help="Retrieval methods for --eval: nn, csls, isf, invnn.")
 @click.option("--oov", type=click.Choice(["exclude", "wrong"]), default="exclude", show_default=True, help="Test words without vectors: excluded (MUSE, VecMap) or wrong (RCSLS).")
+@click.option("--validation", "validations", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Held-out lexicon (one per source): iterative methods log its P@1 (NN, CSLS) per iteration.")
 @limit_option
 @case_option
 @seed_option
@@ -495,8 +616,9 @@ def _names(paths) -> list[str]:
 @reader_options
 @report_option
 @_friendly_errors
-def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, limit, lexicon_case, seed, device, params,
-          in_format, encoding, duplicates, make_report):
+@_distributed
+def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, validations, limit, lexicon_case, seed,
+          device, params, in_format, encoding, duplicates, make_report):
     """Map SRC.vec [SRC2.vec ...] onto TGT.vec (the last file) so translations become neighbours.
 
     Writes DIR/<name>.mapped.vec for every input, DIR/<src>-<tgt>.map.npz (the
@@ -517,6 +639,8 @@ def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, 
         raise click.UsageError(f"Expected one --lexicon per source ({len(sources)}), got {len(lexicons)}")
     if evals and len(evals) != len(sources):
         raise click.UsageError(f"Expected one --eval per source ({len(sources)}), got {len(evals)}")
+    if validations and len(validations) != len(sources):
+        raise click.UsageError(f"Expected one --validation per source ({len(sources)}), got {len(validations)}")
     extra = _parse_params(params)
     if normalize is not None:
         if "normalize" in extra:
@@ -524,10 +648,13 @@ def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, 
         extra["normalize"] = normalize
     result = align_workflow(
         dict(zip(names, vectors)), target, dict(zip(sources, lexicons)), method=method, params=extra,
-        evals=dict(zip(sources, evals)), retrieval=_split_methods(retrieval), oov=oov, seed=seed,
-        device=_device(device), limit=limit, lexicon_case=lexicon_case, progress=_ProgressBar,
+        evals=dict(zip(sources, evals)), retrieval=_split_methods(retrieval), oov=oov,
+        validation=dict(zip(sources, validations)), seed=seed,
+        device=_device(device), limit=limit, lexicon_case=lexicon_case, progress=_progress(),
         read_options=_read_options(in_format, encoding, duplicates),
     )
+    if not _is_root():
+        return
     result.save(out_dir)
     rows = _bli_rows(result.report)
     if rows:
@@ -559,8 +686,8 @@ def _read_pair(src: str, tgt: str, alignment_path: str | None, limit: int | None
     """SRC and TGT vectors in one space: as given, or mapped by a saved alignment."""
     from xling.workflow import read_vectors
 
-    src_emb = read_vectors(src, limit=limit, read_options=read_options, progress=_ProgressBar)
-    tgt_emb = read_vectors(tgt, limit=limit, read_options=read_options, progress=_ProgressBar)
+    src_emb = read_vectors(src, limit=limit, read_options=read_options, progress=_progress())
+    tgt_emb = read_vectors(tgt, limit=limit, read_options=read_options, progress=_progress())
     if alignment_path:
         alignment = Alignment.load(alignment_path)
         for emb, side, path in ((src_emb, alignment.source, src), (tgt_emb, alignment.target, tgt)):
@@ -588,12 +715,15 @@ map_option = click.option("--map", "alignment_path", type=click.Path(exists=True
 @limit_option
 @reader_options
 @_friendly_errors
+@_distributed
 def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplicates):
     """Map VECTORS into the shared space of a saved alignment MAP (from `xling align`).
 
     Typical use: align the 200k most frequent words, then apply the map to the
     full vocabulary. Rows are mapped block by block while they are written.
     """
+    if not _is_root():
+        return  # one output, written by rank 0 (mapping is cheap next to writing it)
     if out != "-":
         check_output_file(out)
     alignment = Alignment.load(alignment_path)
@@ -616,7 +746,7 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
 @click.argument("src", type=click.Path(exists=True, dir_okay=False))
 @click.argument("tgt", type=click.Path(exists=True, dir_okay=False))
 @click.argument("test", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--retrieval", default="nn,csls", show_default=True, help="Comma-separated: nn, csls, isf.")
+@click.option("--retrieval", default="nn,csls", show_default=True, help="Comma-separated: nn, csls, isf, invnn.")
 @click.option("--oov", type=click.Choice(["exclude", "wrong"]), default="exclude", show_default=True, help="Test words without vectors: excluded (MUSE, VecMap) or wrong (RCSLS).")
 @click.option("--knn-k", type=click.IntRange(min=1), default=10, show_default=True, help="CSLS neighbourhood size.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -628,6 +758,7 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Also write DIR/report.json and DIR/report.html with tables and plots.")
 @_friendly_errors
+@_distributed
 def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit, lexicon_case, device, in_format, encoding,
           duplicates, report_dir):
     """Bilingual lexicon induction: P@1/5/10, MRR and coverage of SRC→TGT on the TEST lexicon (- reads standard input).
@@ -635,18 +766,22 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
     SRC and TGT must already share one space (e.g. outputs of `xling align`),
     or be the original vectors with --map the saved alignment.
     """
+    from xling import distributed
     from xling.evaluate import evaluate_many, format_table
     from xling.workflow import read_lexicon
 
     methods = _split_methods(retrieval)
     if report_dir is not None:
         check_output_dir(report_dir)
-    src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
-    lexicon = read_lexicon(test, src_emb, tgt_emb, lexicon_case)
+    with distributed.agreed("reading the vectors and the test lexicon"):
+        src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
+        lexicon = read_lexicon(test, src_emb, tgt_emb, lexicon_case)
     try:
         results = evaluate_many(src_emb, tgt_emb, lexicon, methods, knn_k=knn_k, oov=oov, device=_device(device))
     except NotEnoughDataError as exc:
         raise NotEnoughDataError(f"{test}: {exc}") from None
+    if not _is_root():
+        return
     if as_json:
         click.echo(json.dumps(jsonable(results), indent=2))
     else:
@@ -658,6 +793,82 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
                   "eval_lexicon": str(test), "bli": results}
         write_json(Path(report_dir) / "report.json", report)
         _write_html_report(report_dir, vectors={stem(src): src_emb, stem(tgt): tgt_emb}, device=_device(device))
+
+
+# -- eval-mono, eval-xsim -----------------------------------------------------
+def _print_mono(results: dict, as_json: bool) -> None:
+    from xling.evaluate_mono import format_mono_table
+
+    click.echo(json.dumps(jsonable(results), indent=2, ensure_ascii=False) if as_json else format_mono_table(results))
+
+
+@cli.command(name="eval-mono")
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--similarity", "similarity_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Word pairs with gold scores (word1<TAB>word2<TAB>score; WordSim-353, SimLex-999), repeatable.")
+@click.option("--analogies", "analogy_file", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              type=click.Path(dir_okay=False),
+              help="Analogy questions (': section' lines, then 'a b c d'); alone: the shipped questions-words.txt.")
+@click.option("--restrict-vocab", type=click.IntRange(min=1), default=300_000, show_default=True,
+              help="Analogies use only the N most frequent words (as gensim).")
+@click.option("--analogy-methods", default="3cosadd,3cosmul", show_default=True, help="Comma-separated: 3cosadd, 3cosmul.")
+@click.option("--case", type=click.Choice(["auto", "lower", "keep"]), default="auto", show_default=True,
+              help="Lower-case the test words (auto: when the vectors have no upper-case word).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@limit_option
+@device_option
+@reader_options
+@_friendly_errors
+def eval_mono(vectors, similarity_files, analogy_file, restrict_vocab, analogy_methods, case, as_json, limit, device,
+              in_format, encoding, duplicates):
+    """Monolingual evaluation of VECTORS: word similarity (Spearman ρ) and analogies (3CosAdd, 3CosMul).
+
+    Coverage (pairs or questions with vectors / all) is reported with every
+    score; out-of-vocabulary pairs are left out and counted.
+    """
+    from xling.evaluate_mono import analogies, word_similarity
+    from xling.workflow import read_vectors
+
+    if not similarity_files and analogy_file is None:
+        raise click.UsageError("Give at least one --similarity FILE or --analogies [FILE]")
+    if analogy_file and not Path(analogy_file).is_file():
+        raise click.BadParameter(f"{analogy_file}: No such file", param_hint="--analogies")
+    emb = read_vectors(vectors, limit=limit, read_options=_read_options(in_format, encoding, duplicates),
+                       progress=_progress())
+    results: dict = {"vectors": str(vectors), "n_words": len(emb)}
+    results["similarity"] = [word_similarity(emb, path, case=case) for path in similarity_files]
+    if analogy_file is not None:
+        methods = [m.strip() for m in analogy_methods.split(",") if m.strip()]
+        with _ProgressBar("analogies") as bar:
+            results["analogies"] = [analogies(emb, analogy_file or None, methods=methods, restrict_vocab=restrict_vocab,
+                                              case=case, device=_device(device), callbacks=(bar,))]
+    _print_mono(results, as_json)
+
+
+@cli.command(name="eval-xsim")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False))
+@click.argument("tgt", type=click.Path(exists=True, dir_okay=False))
+@click.argument("similarity_files", metavar="FILE...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False))
+@click.option("--case", type=click.Choice(["auto", "lower", "keep"]), default="auto", show_default=True,
+              help="Lower-case the test words (auto: per side, when its vectors have no upper-case word).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@map_option
+@limit_option
+@reader_options
+@_friendly_errors
+def eval_xsim(src, tgt, similarity_files, case, as_json, alignment_path, limit, in_format, encoding, duplicates):
+    """Cross-lingual word similarity: Spearman ρ of SRC-word TGT-word pairs (FILE: src<TAB>tgt<TAB>score).
+
+    E.g. SemEval-2017 Task 2 subtask 2 (scripts/fetch_eval_data.py). SRC and
+    TGT must share one space, or be the original vectors with --map.
+    """
+    from xling.evaluate_mono import cross_lingual_similarity
+
+    src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
+    results = {"src": str(src), "tgt": str(tgt), "map": alignment_path,
+               "similarity": [cross_lingual_similarity(src_emb, tgt_emb, path, case=case) for path in similarity_files]}
+    _print_mono(results, as_json)
 
 
 # -- translate ----------------------------------------------------------------
@@ -676,13 +887,14 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
 @device_option
 @reader_options
 @_friendly_errors
+@_distributed
 def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, limit, device, in_format, encoding, duplicates):
     """Top-k translations of WORDS (or --file) from SRC into TGT, as TSV: word, rank, translation, score.
 
     Words without a vector are reported on stderr and skipped.
     """
+    from xling import distributed
     from xling._utils import iter_lines
-    from xling.retrieval import translate as translate_words
 
     if out != "-":
         check_output_file(out)
@@ -693,14 +905,19 @@ def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, li
         words += [line.strip() for _, line in iter_lines(words_file) if line.strip()]
     if not words:
         raise click.UsageError("Give words to translate, or --file")
-    src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
+    with distributed.agreed("reading the vectors"):
+        src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
     known = [w for w in words if w in src_emb]
     missing = [w for w in words if w not in src_emb]
-    if missing:
+    if missing and _is_root():
         click.echo(f"no vector for {len(missing)} word(s): {', '.join(missing[:10])}", err=True)
     if not known:
         raise XlingError(f"None of the {len(words)} words has a vector in {src}")
-    results = translate_words(src_emb, tgt_emb, known, k=k, method=retrieval, device=_device(device))
+    # under torchrun each rank scores its rows of TGT
+    results = distributed.translate(src_emb, tgt_emb, known, k=k, method=retrieval, device=_device(device),
+                                    group=distributed.current_group())
+    if not _is_root():
+        return
     lines = [f"{w}\t{rank}\t{t}\t{score:.4f}\n" for w, cands in zip(known, results) for rank, (t, score) in enumerate(cands, 1)]
     if out == "-":
         click.echo("".join(lines), nl=False)
@@ -714,7 +931,7 @@ def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, li
 
 @cli.command()
 @click.option("--out-dir", default="xling-demo", show_default=True, type=click.Path(file_okay=False))
-@click.option("--method", type=click.Choice(["ppmi-svd", "sgns"]), default="ppmi-svd", show_default=True,
+@click.option("-m", "--method", type=click.Choice(["ppmi-svd", "sgns"]), default="ppmi-svd", show_default=True,
               help="How the vectors are trained (PPMI-SVD is the strongest on this little text; BENCHMARKS.md).")
 @click.option("--dim", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs of sgns (default 10); ppmi-svd has none.")
@@ -790,7 +1007,7 @@ def report(run_dir, out, lexicon, seed, device):
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
 def methods(as_json: bool) -> None:
-    """List every method of train, train-joint and align, with what each setting means."""
+    """List every method of train, train-joint, train-multi and align, with what each setting means."""
     from xling.catalogue import catalogue
 
     entries = catalogue()

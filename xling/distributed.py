@@ -17,6 +17,20 @@ shard they are broken by the single-process code itself.
 When ``torch.distributed`` is not initialised, every ``sharded_*`` function
 simply calls its single-process counterpart on the keys it is given.
 
+Library code over a group
+-------------------------
+Inside :func:`scope` (which ``xling`` commands enter when torchrun started
+them), :class:`~xling.map.SelfLearning` runs its induction step with the
+targets split by rows over the ranks (:func:`split_best_matches`) and fits
+its small closed-form map on the first rank, which sends it to the others
+(:func:`on_root`; every rank then holds the very same map, whatever its
+hardware); :func:`xling.evaluate.bli` scores sharded (:class:`ShardedScorer`);
+:func:`xling.workflow.align` spreads several sources over the ranks
+(:func:`align`). Every rank holds all the vectors; the score matrices, the
+expensive part, are split. The results equal one process's: the same
+dictionary and map (stochastic induction included, for the same seed), the
+same BLI numbers.
+
 Process groups
 --------------
 :func:`init_from_env` initialises the default group from torchrun's
@@ -36,6 +50,13 @@ programming error keeps its traceback there. A rank that dies makes the others'
 next collective fail (gloo notices the closed connection at once; otherwise the
 timeout fires), which also raises :class:`DistributedError`.
 
+Steps that take different times on different ranks (reading files, a fit on
+one rank, one rank's sources) meet in the rendezvous store instead
+(``agree(..., patient=True)``): a waiting rank waits as long as the others'
+heartbeats go on, and a rank whose heartbeat stops for the timeout is
+reported dead, so a long fit is never mistaken for a lost rank and a killed
+rank never hangs the others.
+
 Cost
 ----
 Per query and rank, a merge exchanges ``k`` float32 values and ``k`` int64
@@ -50,8 +71,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import json
 import logging
 import os
+import pickle
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -65,6 +89,7 @@ from xling._utils import PathLike, open_binary, resolve_device
 from xling.embeddings import Embeddings
 from xling.exceptions import FormatError, InputError, NotEnoughDataError, XlingError
 from xling.retrieval import (
+    _MASK_ROWS,
     DIRECTIONS,
     Matches,
     Scorer,
@@ -83,8 +108,16 @@ __all__ = [
     "DistributedError",
     "CommStats",
     "Shard",
+    "ShardedScorer",
     "init_from_env",
     "session",
+    "launched",
+    "is_root",
+    "scope",
+    "current_group",
+    "agreed",
+    "group_ranks",
+    "local_rows",
     "backend_for",
     "rank_and_world",
     "shard_rows",
@@ -99,6 +132,13 @@ __all__ = [
     "sharded_inverted_softmax",
     "sharded_best_matches",
     "sharded_induce_pairs",
+    "on_root",
+    "fit",
+    "split_best_matches",
+    "scorer",
+    "translate",
+    "plan_sources",
+    "align",
 ]
 
 #: Seconds a collective may wait before it fails (overridden by XLING_DIST_TIMEOUT).
@@ -134,6 +174,16 @@ def rank_and_world(group=None) -> tuple[int, int]:
     return dist.get_rank(group), dist.get_world_size(group)
 
 
+def is_root() -> bool:
+    """Whether this process is rank 0 of the default group (True without torch.distributed): the one that writes."""
+    return rank_and_world()[0] == 0
+
+
+def launched() -> bool:
+    """Whether a launcher (torchrun) started this process as one rank of a group: ``RANK`` and ``WORLD_SIZE`` are set."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
 def backend_for(device=None) -> str:
     """The collective backend for ``device``: ``"nccl"`` for CUDA, ``"gloo"`` otherwise."""
     return "nccl" if resolve_device(device).type == "cuda" else "gloo"
@@ -153,8 +203,55 @@ def _timeout_seconds(timeout: float | None) -> float:
     return float(timeout)
 
 
+@dataclass
+class _Rendezvous:
+    """What :func:`init_from_env` set up beside the process group."""
+
+    #: the key-value store of the group, under xling's own prefix (None: the group was made elsewhere)
+    store: object | None = None
+    heartbeat: "_Heartbeat | None" = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+_RDV = _Rendezvous()
+
+
+class _Heartbeat(threading.Thread):
+    """Adds 1 to this rank's counter in the store every ``interval`` seconds, on a connection of its own.
+
+    A rank that waits for others in :func:`agree` (``patient=True``) watches
+    their counters: a rank that is busy (a long fit, a slow read) keeps
+    counting and is waited for; one whose counter stops for the collective
+    timeout is dead (killed, crashed, its machine gone), and the waiting
+    ranks stop instead of hanging.
+    """
+
+    def __init__(self, host: str, port: int, rank: int, interval: float, timeout: float):
+        super().__init__(name="xling-heartbeat", daemon=True)
+        self._where = (host, port, datetime.timedelta(seconds=timeout))
+        self._key, self._interval = f"beat/{rank}", interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        host, port, timeout = self._where
+        try:
+            store = dist.PrefixStore("xling", dist.TCPStore(host, port, is_master=False, timeout=timeout))
+            while not self._stopped.is_set():
+                store.add(self._key, 1)
+                self._stopped.wait(self._interval)
+        except Exception:  # the store is gone (its host stopped): the main thread finds out by itself
+            return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 def init_from_env(*, backend: str | None = None, device=None, timeout: float | None = None) -> bool:
     """Initialise the default process group from torchrun's environment, if there is one.
+
+    Besides the group, the rendezvous store gets a heartbeat of this rank (see
+    :func:`agree`), so that ranks waiting for a long step of another rank can
+    tell a busy rank from a dead one.
 
     Parameters
     ----------
@@ -170,19 +267,49 @@ def init_from_env(*, backend: str | None = None, device=None, timeout: float | N
     bool
         Whether a process group is initialised (False: no ``RANK``/``WORLD_SIZE``
         in the environment, a single-process run; nothing was done).
+
+    Raises
+    ------
+    DistributedError
+        The other ranks did not join within the timeout, or the rendezvous
+        address (``MASTER_ADDR``, ``MASTER_PORT``) cannot be reached.
     """
     if _active():
         return True
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+    if not launched():
         return False
     backend = backend or os.environ.get("XLING_DIST_BACKEND") or backend_for(device)
     if backend not in _BACKENDS:
         raise XlingError(f"Expected a torch.distributed backend gloo or nccl, got {backend!r}")
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    host, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if not host or not port:
+        raise XlingError("Expected MASTER_ADDR and MASTER_PORT beside RANK and WORLD_SIZE (torchrun sets them), "
+                         f"got MASTER_ADDR={host!r} and MASTER_PORT={port!r}")
     if backend == "nccl":
         # one GPU per process: torchrun numbers the processes of a node with LOCAL_RANK
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     seconds = _timeout_seconds(timeout)
-    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
+    delta = datetime.timedelta(seconds=seconds)
+    # processes started by hand (or slow to import torch) reach the rendezvous seconds apart: joining
+    # may take longer than one collective may
+    join = max(seconds, DEFAULT_TIMEOUT)
+    try:
+        # the store torch's env:// rendezvous would make (torch.distributed.rendezvous._create_c10d_store),
+        # made here so that xling keeps a handle on it: torchrun's agent hosts it, or else rank 0
+        wait = datetime.timedelta(seconds=join)
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+            store = dist.TCPStore(host, int(port), world, is_master=False, timeout=wait)
+        else:
+            store = dist.TCPStore(host, int(port), world, is_master=rank == 0, timeout=wait, multi_tenant=True)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=delta)
+    except (RuntimeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DistributedError(f"rank {rank} of {world}: could not join the process group at {host}:{port} "
+                               f"within {join:.0f} s ({first})") from exc
+    heartbeat = _Heartbeat(host, int(port), rank, min(2.0, seconds / 10), seconds)
+    heartbeat.start()
+    _RDV.store, _RDV.heartbeat, _RDV.timeout = dist.PrefixStore("xling", store), heartbeat, seconds
     logger.info("process group: rank %d of %d, backend %s, timeout %.0f s",
                 dist.get_rank(), dist.get_world_size(), backend, seconds)
     return True
@@ -192,17 +319,81 @@ def init_from_env(*, backend: str | None = None, device=None, timeout: float | N
 def session(*, backend: str | None = None, device=None, timeout: float | None = None) -> Iterator[bool]:
     """:func:`init_from_env` for the block, and destroy the group at its end if the block created it.
 
-    Yields whether a process group is active.
+    Yields whether a process group is active. After a failure the group is
+    left as it is (its peers may be gone) for the process to exit.
     """
     created = not _active() and init_from_env(backend=backend, device=device, timeout=timeout)
-    try:
-        yield _active()
-    finally:
-        if created and _active():
-            dist.destroy_process_group()
+    yield _active()
+    if created and _active():
+        if _RDV.heartbeat is not None:
+            _RDV.heartbeat.stop()
+        _RDV.store = _RDV.heartbeat = None
+        dist.destroy_process_group()
 
 
 # ---------------------------------------------------------------------------
+# scopes: which group library code shards its work over
+# ---------------------------------------------------------------------------
+#: groups set by scope(), innermost last; None entries mean "this process alone"
+_SCOPES: list = []
+_WORLD = object()
+
+
+@contextlib.contextmanager
+def scope(group=_WORLD) -> Iterator[None]:
+    """Let library code run sharded over ``group`` inside the block.
+
+    :class:`~xling.map.SelfLearning` (its induction step),
+    :func:`xling.evaluate.bli`, :func:`xling.workflow.align` (its sources) and
+    :func:`translate` shard their work over the group of the innermost scope,
+    and run in this process alone outside any scope, so that a script that
+    uses torch.distributed for something else never gets its ranks' data
+    mixed. ``xling`` commands started by torchrun run in a scope of all ranks.
+
+    Parameters
+    ----------
+    group : ProcessGroup or None, optional
+        Default: all ranks (the default group). None: this process alone.
+
+    Examples
+    --------
+    >>> with scope(None):
+    ...     current_group() is None
+    True
+    """
+    if group is _WORLD:
+        group = dist.group.WORLD if _active() else None
+    _SCOPES.append(group)
+    try:
+        yield
+    finally:
+        _SCOPES.pop()
+
+
+def current_group():
+    """The group of the innermost :func:`scope` (None: none, or a single-process scope)."""
+    return _SCOPES[-1] if _SCOPES else None
+
+
+def agreed(what: str, *, path: PathLike | None = None):
+    """A patient :func:`agree` over the current scope's group (a plain block without one), for reading inputs."""
+    group = current_group()
+    if group is None:
+        return contextlib.nullcontext(_Step())
+    return agree(what, group=group, path=path, patient=True)
+
+
+def group_ranks(group=None) -> list[int]:
+    """Global ranks of ``group`` (None: the default group), in order; ``[0]`` without torch.distributed."""
+    if not _active():
+        return [0]
+    return list(dist.get_process_group_ranks(group if group is not None else dist.group.WORLD))
+
+
+def local_rows(n: int, group=None) -> slice:
+    """This rank's rows of ``n`` in ``group`` (:func:`shard_rows` of its rank there)."""
+    rank, world = rank_and_world(group)
+    return shard_rows(n, rank, world)
 # collectives: timing, byte counts, lost ranks
 # ---------------------------------------------------------------------------
 @dataclass
@@ -326,8 +517,39 @@ def _describe(exc: BaseException, path: PathLike | None) -> str:
     return text
 
 
+def _status(failure: BaseException | None, path: PathLike | None) -> list | None:
+    """What a rank tells the others about its block: None (fine), or [message, origin rank, agreed already].
+
+    A :class:`DistributedError` caught by an outer step (a rank stopped, or an
+    inner step failed) travels as it is, so its message is not wrapped twice.
+    """
+    if failure is None:
+        return None
+    if isinstance(failure, DistributedError):
+        return [str(failure), failure.rank, True]
+    return [_describe(failure, path), dist.get_rank(), False]
+
+
+def _agreed_error(statuses: list, members: list[int], what: str) -> DistributedError:
+    """The one error every rank raises: the first rank's own failure, else the first passed-on one.
+
+    Ranks that fail only because another stopped (a collective that lost its
+    peer) come last: the failure that caused them is the one to report.
+    """
+    world = dist.get_world_size()
+    failed = [(members[r], s) for r, s in enumerate(statuses) if s is not None]
+    own = [(r, s) for r, s in failed if not s[2]]
+    if own:
+        first, (text, _, _) = own[0]
+        rest = [r for r, _ in own[1:]]
+        others = f" (ranks {', '.join(map(str, rest))} failed too)" if rest else ""
+        return DistributedError(f"rank {first} of {world} failed while {what}: {text}{others}", first)
+    agreed = [s for _, s in failed if s[1] is not None] or [s for _, s in failed]
+    return DistributedError(agreed[0][0], agreed[0][1])
+
+
 @contextlib.contextmanager
-def agree(what: str, *, group=None, path: PathLike | None = None) -> Iterator[_Step]:
+def agree(what: str, *, group=None, path: PathLike | None = None, patient: bool = False) -> Iterator[_Step]:
     """Run a block on every rank of ``group``; if it raises on any rank, raise on all.
 
     At the end of the block the ranks exchange an error flag and the shapes the
@@ -344,6 +566,14 @@ def agree(what: str, *, group=None, path: PathLike | None = None) -> Iterator[_S
     group : ProcessGroup, optional
     path : path-like, optional
         The file the block reads, named in the message if the error does not name it.
+    patient : bool
+        For blocks whose length differs between ranks (reading files, a
+        fit on one rank, a rank's own sources): the ranks meet in the
+        rendezvous store instead of a collective, and wait for each other as
+        long as the others' heartbeats go on; a rank whose heartbeat stops for
+        the collective timeout is reported dead. A rank that fails also
+        stops the ranks waiting in any other patient step. No shapes are
+        exchanged (``layout`` stays empty).
     """
     step = _Step()
     failure: BaseException | None = None
@@ -355,20 +585,81 @@ def agree(what: str, *, group=None, path: PathLike | None = None) -> Iterator[_S
         failure = exc
     if not _active():
         return
-    rank, world = rank_and_world(group)
-    mine = torch.tensor([int(failure is not None), step.n_rows, step.n_queries, step.dim, step.offset],
-                        dtype=torch.int64)
-    rows = [tuple(int(x) for x in r) for r in _all_gather(mine, group, what)]
-    failed = [r for r, row in enumerate(rows) if row[0]]
-    if failed:
-        messages = _gather_objects(None if failure is None else _describe(failure, path), group, what)
-        first = failed[0]
-        others = f" (ranks {', '.join(map(str, failed[1:]))} failed too)" if len(failed) > 1 else ""
-        error = DistributedError(f"rank {first} of {world} failed while {what}: {messages[first]}{others}", first)
+    members = group_ranks(group)
+    if patient and _RDV.store is not None:
+        statuses = _meet(_status(failure, path), members, what)
+    else:
+        mine = torch.tensor([int(failure is not None), step.n_rows, step.n_queries, step.dim, step.offset],
+                            dtype=torch.int64)
+        rows = [tuple(int(x) for x in r) for r in _all_gather(mine, group, what)]
+        if not any(row[0] for row in rows):
+            step.layout = [row[1:] for row in rows]
+            return
+        statuses = _gather_objects(_status(failure, path), group, what)
+    if any(s is not None for s in statuses):
+        error = _agreed_error(statuses, members, what)
         if failure is not None:
             raise error from failure
         raise error
-    step.layout = [row[1:] for row in rows]
+
+
+#: patient meetings held so far, per group (its members): every member counts the same
+_MEETINGS: dict[tuple[int, ...], int] = {}
+
+
+def _store_op(what: str, op):
+    try:
+        return op()
+    except (RuntimeError, OSError) as exc:  # DistStoreError: the store's host (rank 0 or the agent) is gone
+        raise _lost(what, None, exc) from exc
+
+
+def _meet(status, members: list[int], what: str) -> list:
+    """Post this rank's status in the store and wait for every member's, watching their heartbeats."""
+    store, timeout = _RDV.store, _RDV.timeout
+    key = tuple(members)
+    _MEETINGS[key] = _MEETINGS.get(key, 0) + 1
+    tag = f"meet/{'.'.join(map(str, members))}/{_MEETINGS[key]}"
+    me, world = dist.get_rank(), dist.get_world_size()
+    start = time.perf_counter()
+    _store_op(what, lambda: store.set(f"{tag}/{me}", json.dumps(status)))
+    if status is not None:
+        # A failed rank does not wait: the ranks of this meeting read its status, and those waiting in
+        # any other patient step (ranks can be one step apart when the failure came mid-step) find
+        # the first failure under "abort".
+        if not status[2]:
+            _store_op(what, lambda: store.compare_set("abort", "", json.dumps([status[0], me, what])))
+        return [status if r == me else None for r in members]
+    pending = [r for r in members if r != me]
+    beats = {r: (None, time.monotonic()) for r in pending}
+    delay = 0.001
+    while pending:
+        still = []
+        for r in pending:
+            if _store_op(what, lambda: store.check([f"{tag}/{r}"])):
+                continue
+            beat, now = _store_op(what, lambda: store.add(f"beat/{r}", 0)), time.monotonic()
+            if beat != beats[r][0]:
+                beats[r] = (beat, now)
+            elif now - beats[r][1] > timeout:
+                raise DistributedError(
+                    f"rank {r} of {world} stopped (killed or crashed: no sign of life for {timeout:.0f} s) "
+                    f"while rank {me} waited for it to finish {what}"
+                )
+            still.append(r)
+        pending = still
+        if pending and _store_op(what, lambda: store.check(["abort"])):
+            text, rank, during = json.loads(_store_op(what, lambda: store.get("abort")))
+            raise DistributedError(f"rank {rank} of {world} failed while {during}: {text}", rank)
+        if pending:
+            time.sleep(delay)
+            delay = min(2 * delay, 0.2)
+    statuses = [json.loads(_store_op(what, lambda r=r: store.get(f"{tag}/{r}"))) for r in members]
+    elapsed = time.perf_counter() - start
+    for stats in _RECORDERS:
+        stats.calls += 1
+        stats.seconds += elapsed
+    return statuses
 
 
 def _check_layout(step: _Step, group) -> tuple[int, int]:
@@ -395,7 +686,6 @@ def _check_layout(step: _Step, group) -> tuple[int, int]:
     return offsets[rank], offsets[-1]
 
 
-# ---------------------------------------------------------------------------
 # merging
 # ---------------------------------------------------------------------------
 def _n_rows(A) -> int:
@@ -596,12 +886,28 @@ def sharded_csls_terms(
     with agree("computing the CSLS terms of the shard", group=group) as step:
         step.n_rows, step.n_queries, step.dim = _n_rows(Z), _n_rows(X), _dim(Z)
         step.offset = -1 if offset is None else int(offset)
-        # r_z needs only this shard against all of X; r_x needs the knn_k best of every shard
-        r_z = topk_mean(Z, X, knn_k, **opts) if step.n_rows else torch.empty(0)
-        top = _top_values(X, Z, knn_k, step.n_rows, opts)
+        r_z, top = _shard_terms(X, Z, knn_k, step.n_rows, opts)
     _, total = _check_layout(step, group)
-    r_x = _merge_top(top, None, min(knn_k, total), group, "merging the CSLS terms")[0].mean(dim=1)
-    return r_x, r_z
+    return _merged_mean(top, min(knn_k, total), group), r_z
+
+
+def _shard_terms(X, Z, knn_k: int, n_rows: int, opts) -> tuple[torch.Tensor, torch.Tensor]:
+    """``r_z`` of the shard (its rows against all of X) and its (n_x, knn_k) row top-k cosines, -inf padded.
+
+    One pass, :func:`~xling.retrieval.csls_terms` on the shard: r_z needs only
+    this shard against X, while r_x needs the knn_k best of every shard.
+    """
+    n_x = _n_rows(X)
+    if n_rows == 0:
+        return torch.empty(0), torch.full((n_x, knn_k), -float("inf"))
+    _, r_z, top = csls_terms(X, Z, knn_k, return_top=True, **opts)
+    return r_z, _padded(top, None, n_x, knn_k)[0]
+
+
+def _merged_mean(top: torch.Tensor, k: int, group) -> torch.Tensor:
+    """Mean of the k best of every rank's row top-k values: ``r_x`` over the whole Z."""
+    # summed best first, as xling.retrieval sums its own sets, so that the terms equal one process's
+    return _merge_top(top, None, k, group, "merging the CSLS terms")[0].mean(dim=1)
 
 
 def sharded_csls(
@@ -714,6 +1020,8 @@ def sharded_best_matches(
     method: str = "csls",
     knn_k: int = 10,
     beta: float = 30.0,
+    keep_prob: float = 1.0,
+    generator: torch.Generator | None = None,
     offset: int | None = None,
     group=None,
     batch_size: int | None = None,
@@ -731,6 +1039,12 @@ def sharded_best_matches(
     method : {"nn", "csls", "isf"}
     knn_k, beta
         As in :func:`~xling.retrieval.best_matches`.
+    keep_prob, generator
+        Stochastic dictionary induction as in :func:`~xling.retrieval.best_matches`.
+        Every rank draws the mask of the whole problem from its own
+        ``generator`` (seeded alike on every rank) and uses its shard's columns,
+        so the matches equal one process's for the same seed; the draws are
+        not split (each rank draws n_x × n_z numbers).
     offset, group, batch_size, tile_size, device
         As in :func:`sharded_knn`.
 
@@ -743,62 +1057,57 @@ def sharded_best_matches(
 
     Notes
     -----
-    "nn" is one pass per shard (:func:`~xling.retrieval.best_matches` on the
-    shard; ties go to the first row as there). "csls" and "isf" need terms over
-    all of Z before the best matches, so they take two passes for the terms and
-    one per direction; their ties within a shard follow :class:`~xling.retrieval.Scorer`'s top-k.
-    Stochastic dropout (``keep_prob < 1``) is not available sharded.
+    Each shard runs the passes of one process on its rows: "nn" one pass;
+    "csls" one for the terms (its ``r_z`` and its share of ``r_x``, merged over
+    the ranks) and one for both directions; "isf" two for the normalisers
+    (``log sum exp`` over X stays local, over Z is merged) and one for both
+    directions. Ties go to the lower row, within a shard as across shards.
     """
     opts = _opts(batch_size, tile_size, device)
     if not _active():
-        return best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, **opts)
+        return best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, keep_prob=keep_prob, generator=generator,
+                            **opts)
     if method not in ("nn", "csls", "isf"):
         raise InputError(f"Expected method to be one of nn, csls, isf, got {method!r}")
     n_x = _n_rows(X)
-    empty_v, empty_i = torch.full((n_x,), -float("inf")), torch.full((n_x,), -1, dtype=torch.int64)
+    z_terms = lse = top = None
     with agree(f"computing the {method} terms of the shard", group=group) as step:
         step.n_rows, step.n_queries, step.dim = _n_rows(Z), n_x, _dim(Z)
         step.offset = -1 if offset is None else int(offset)
         local = step.n_rows > 0
-        if method == "nn" and local:
-            m = best_matches(X, Z, method="nn", **opts)
-        elif method == "csls" and local:
-            z_terms = topk_mean(Z, X, knn_k, **opts)
-            top = _top_values(X, Z, knn_k, step.n_rows, opts)
-        elif method == "isf" and local:
-            z_terms = Scorer(X, Z, method="isf", beta=beta, **opts).key_bias.cpu()
-            lse = _logsumexp_rows(Z, X, beta, opts)
-        elif method == "csls":
-            top = torch.full((n_x, knn_k), -float("inf"))
-        elif method == "isf":
-            lse = torch.full((n_x,), -float("inf"))
-    start, total = _check_layout(step, group)
-    if method == "nn":
-        fv, fi, bv, bi = (m.forward_score, m.forward_index + start, m.backward_score, m.backward_index) \
-            if local else (empty_v, empty_i, torch.empty(0), torch.empty(0, dtype=torch.int64))
-    else:
         if method == "csls":
-            x_terms = _merge_top(top, None, min(knn_k, total), group, "merging the CSLS terms")[0].mean(dim=1)
-            scale = 2.0
+            z_terms, top = _shard_terms(X, Z, knn_k, step.n_rows, opts)
+        elif method == "isf":
+            # per z, its normaliser over all of X (local); per x, its part of the normaliser over Z
+            z_terms = Scorer(X, Z, method="isf", beta=beta, **opts).key_bias.cpu() if local else torch.empty(0)
+            lse = _logsumexp_rows(Z, X, beta, opts) if local else torch.full((n_x,), -float("inf"))
+    start, total = _check_layout(step, group)
+    terms = None
+    if method == "csls":
+        terms = (_merged_mean(top, min(knn_k, total), group), z_terms)
+    elif method == "isf":
+        terms = (torch.logsumexp(torch.stack(_all_gather(lse, group, "merging the normalisers")), dim=0), z_terms)
+    with agree(f"finding the best {method} matches in the shard", group=group):
+        if local:
+            m = best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, keep_prob=keep_prob, generator=generator,
+                             terms=terms, column_offset=start, n_columns=total, **opts)
+            fv, fi, bv, bi = m.forward_score, m.forward_index + start, m.backward_score, m.backward_index
         else:
-            x_terms = torch.logsumexp(torch.stack(_all_gather(lse, group, "merging the normalisers")), dim=0)
-            scale = beta
-        with agree(f"finding the best {method} matches in the shard", group=group) as step2:
-            step2.n_rows, step2.n_queries, step2.dim = step.n_rows, n_x, step.dim
-            if local:
-                # C(x, z) = scale cos(x, z) - x_terms[x] - z_terms[z]: forward ranks the z of an x by
-                # scale cos - z_terms, backward the x of a z by scale cos - x_terms
-                fv, fi = (t[:, 0] for t in _biased_top(X, Z, 1, scale, z_terms, opts))
-                bv, bi = (t[:, 0] for t in _biased_top(Z, X, 1, scale, x_terms, opts))
-                fi = fi + start
-                if method == "csls":  # the values of C itself, as best_matches returns them
-                    fv, bv = fv - x_terms, bv - z_terms
-            else:
-                fv, fi, bv, bi = empty_v, empty_i, torch.empty(0), torch.empty(0, dtype=torch.int64)
+            if keep_prob < 1.0:
+                _skip_mask(n_x, total, generator, opts["device"])
+            fv, fi = torch.full((n_x,), -float("inf")), torch.full((n_x,), -1, dtype=torch.int64)
+            bv, bi = torch.empty(0), torch.empty(0, dtype=torch.int64)
     fv, fi = _best_over_ranks(fv, fi, group, "merging the forward matches")
     bv = gather_rows(bv, group=group, what="gathering the backward matches")
     bi = gather_rows(bi, group=group, what="gathering the backward matches")
     return Matches(fv, fi, bv, bi)
+
+
+def _skip_mask(n_x: int, n_columns: int, generator, device) -> None:
+    """Draw (and drop) the dropout mask of an empty shard, so that its generator stays in step with the others'."""
+    dev = resolve_device(device)
+    for r0 in range(0, n_x, _MASK_ROWS):
+        torch.rand((min(_MASK_ROWS, n_x - r0), n_columns), generator=generator, device=dev)
 
 
 def sharded_induce_pairs(
@@ -811,6 +1120,8 @@ def sharded_induce_pairs(
     threshold: float | None = None,
     knn_k: int = 10,
     beta: float = 30.0,
+    keep_prob: float = 1.0,
+    generator: torch.Generator | None = None,
     offset: int | None = None,
     group=None,
     batch_size: int | None = None,
@@ -825,8 +1136,9 @@ def sharded_induce_pairs(
         All source vectors, the same on every rank.
     Z : array-like or Tensor of shape (n_shard, d)
         This rank's rows of the target matrix.
-    method, direction, max_rank, threshold, knn_k, beta
-        As in :func:`~xling.retrieval.induce_pairs`; ``max_rank`` counts global rows of Z.
+    method, direction, max_rank, threshold, knn_k, beta, keep_prob, generator
+        As in :func:`~xling.retrieval.induce_pairs`; ``max_rank`` counts global rows of Z
+        (see :func:`sharded_best_matches` for the dropout mask).
     offset, group, batch_size, tile_size, device
         As in :func:`sharded_knn`.
 
@@ -838,7 +1150,7 @@ def sharded_induce_pairs(
     opts = _opts(batch_size, tile_size, device)
     if not _active():
         return induce_pairs(X, Z, method=method, direction=direction, max_rank=max_rank, threshold=threshold,
-                            knn_k=knn_k, beta=beta, **opts)
+                            knn_k=knn_k, beta=beta, keep_prob=keep_prob, generator=generator, **opts)
     if direction not in DIRECTIONS:
         raise InputError(f"Expected direction forward, backward, union or intersection, got {direction!r}")
     if max_rank is not None:
@@ -851,11 +1163,364 @@ def sharded_induce_pairs(
         # the shard keeps its rows of the global prefix [0, max_rank); later shards become empty
         # (the trimmed shards stay contiguous, so their offsets follow from their sizes again)
         X, Z, offset = X[:max_rank], Z[: max(0, min(step.n_rows, int(max_rank) - start))], None
-    matches = sharded_best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, offset=offset, group=group, **opts)
+    matches = sharded_best_matches(X, Z, method=method, knn_k=knn_k, beta=beta, keep_prob=keep_prob,
+                                   generator=generator, offset=offset, group=group, **opts)
     pairs = matches.pairs(direction, threshold)
     logger.info("induced %d pairs (%s, %s, max_rank=%s) over %d ranks", len(pairs), method, direction, max_rank,
                 rank_and_world(group)[1])
     return pairs
+
+
+# ---------------------------------------------------------------------------
+# one rank computes, the others receive
+# ---------------------------------------------------------------------------
+def _send_bytes(payload: bytes | None, src: int, group, what: str) -> bytes:
+    """``payload`` of global rank ``src`` on every rank of ``group`` (two broadcasts: its length, its bytes)."""
+    dev = _comm_device(group)
+    mine = dist.get_rank() == src
+    start = time.perf_counter()
+    try:
+        size = torch.tensor([len(payload) if mine else 0], dtype=torch.int64, device=dev)
+        dist.broadcast(size, src=src, group=group)
+        data = torch.frombuffer(bytearray(payload), dtype=torch.uint8).to(dev) if mine else \
+            torch.empty(int(size.item()), dtype=torch.uint8, device=dev)
+        dist.broadcast(data, src=src, group=group)
+    except (RuntimeError, OSError) as exc:
+        raise _lost(what, group, exc) from exc
+    elapsed = time.perf_counter() - start
+    n = int(size.item())
+    for stats in _RECORDERS:
+        stats.calls += 2
+        stats.seconds += elapsed
+        if mine:
+            stats.bytes_sent += n + 8
+        else:
+            stats.bytes_received += n + 8
+    return payload if mine else data.cpu().numpy().tobytes()
+
+
+def on_root(fn, *, group, what: str):
+    """``fn()`` on the first rank of ``group``, its result sent to the other ranks (None: just ``fn()``).
+
+    For small results that every rank needs, computed once so that every rank
+    holds the very same numbers (a fitted map, an initial dictionary) whatever
+    its hardware and thread count. The others wait patiently (see
+    :func:`agree`); a failure of ``fn`` stops every rank with its message.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes no argument; its result must pickle.
+    group : ProcessGroup or None
+    what : str
+        For messages ("fitting the map").
+    """
+    if group is None:
+        return fn()
+    root = group_ranks(group)[0]
+    payload = None
+    with agree(what, group=group, patient=True):
+        if dist.get_rank() == root:
+            payload = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.loads(_send_bytes(payload, root, group, f"receiving the result of {what}"))
+
+
+def fit(mapper, X, Z, pairs=None, *, group=None, **fit_params):
+    """``mapper.fit(X, Z, pairs, **fit_params)`` over ``group``, the same fitted state on every rank.
+
+    A mapper whose class sets ``fits_sharded = True`` (self-learning) shards its
+    own work: every rank fits, inside :func:`scope` ``(group)``. Any other
+    mapper is fitted on the group's first rank, and its learned attributes
+    (those ending in ``_``) are copied to the others. None: just ``mapper.fit``.
+
+    Returns
+    -------
+    mapper
+        The same object, fitted.
+    """
+    if group is None:
+        return mapper.fit(X, Z, pairs, **fit_params)
+    name = type(mapper).__name__
+    if getattr(mapper, "fits_sharded", False):
+        with scope(group):
+            return mapper.fit(X, Z, pairs, **fit_params)
+
+    def learned():
+        mapper.fit(X, Z, pairs, **fit_params)
+        return {key: value for key, value in vars(mapper).items() if key.endswith("_") and not key.startswith("_")}
+
+    vars(mapper).update(on_root(learned, group=group, what=f"fitting {name}"))
+    return mapper
+
+
+# ---------------------------------------------------------------------------
+# whole matrices, rows of Z split over a group
+# ---------------------------------------------------------------------------
+def split_best_matches(X, Z, *, group=None, **kwargs) -> Matches:
+    """:func:`xling.retrieval.best_matches` of whole X and Z, each rank of ``group`` scoring its rows of Z.
+
+    Every rank holds all of X and Z (self-learning needs them whole to fit);
+    the (n_x, n_z) scores, the expensive part, are split. None: one process.
+    ``kwargs`` as in :func:`sharded_best_matches`.
+    """
+    if group is None:
+        return best_matches(X, Z, **kwargs)
+    return sharded_best_matches(X, Z[local_rows(_n_rows(Z), group)], group=group, **kwargs)
+
+
+class ShardedScorer:
+    """:class:`~xling.retrieval.Scorer` with the keys split by rows across the ranks of ``group``.
+
+    The same methods with global key rows: :meth:`top` merges the k best of
+    every shard, :meth:`best_rank` takes the best candidate score over the
+    shards and adds up the shards' counts of keys above it. Per-key terms
+    (CSLS's ``r_S``, the inverted-softmax normalisers) are local to a shard,
+    since every rank holds all the sources; CSLS's ``r_T`` merges the ``knn_k``
+    best cosines of every shard.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_q, d)
+        The same on every rank.
+    keys : array-like of shape (n_shard, d)
+        This rank's rows of the keys (rank order; :func:`local_rows`).
+    method, knn_k, beta, sources, batch_size, tile_size, device
+        As in :class:`~xling.retrieval.Scorer`.
+    offset, group
+        As in :func:`sharded_knn`.
+    """
+
+    def __init__(self, queries, keys, *, method: str = "csls", knn_k: int = 10, beta: float = 30.0, sources=None,
+                 offset: int | None = None, group=None, batch_size: int | None = None, tile_size: int | None = None,
+                 device=None):
+        opts = _opts(batch_size, tile_size, device)
+        self.method, self.group = method, group
+        self._local: Scorer | None = None
+        cos_top = None
+        with agree(f"scoring the queries against the key shard ({method})", group=group) as step:
+            step.n_rows, step.n_queries, step.dim = _n_rows(keys), _n_rows(queries), _dim(keys)
+            step.offset = -1 if offset is None else int(offset)
+            if method not in ("nn", "csls", "isf"):
+                raise InputError(f"Expected method to be one of nn, csls, isf, got {method!r}")
+            if step.n_rows and method == "csls":
+                # scores 2 cos - r_S ranked within the shard; r_T, constant along a query's row, comes after the merge
+                r_s = topk_mean(keys, queries if sources is None else sources, knn_k, **opts)
+                self._local = Scorer(queries, keys, method="isf", beta=2.0, key_terms=r_s, **opts)
+            elif step.n_rows:
+                self._local = Scorer(queries, keys, method=method, beta=beta, sources=sources, **opts)
+            if method == "csls":
+                cos_top = _top_values(queries, keys, knn_k, step.n_rows, opts)
+        self.start, self.n_keys = _check_layout(step, group)
+        self.n_rows, self.n_queries = step.n_rows, step.n_queries
+        self.r_t = None if cos_top is None else _merged_mean(cos_top, min(knn_k, self.n_keys), group)
+        self.scale = {"nn": 1.0, "csls": 2.0}.get(method, float(beta))
+
+    @property
+    def tolerance(self) -> float:
+        """As :attr:`xling.retrieval.Scorer.tolerance`."""
+        return 1e-5 * max(1.0, self.scale)
+
+    def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k best keys of every query: (n_q, min(k, n_keys)) scores and global rows, the same on every rank."""
+        with agree(f"ranking the keys of the shard ({self.method})", group=self.group):
+            if self._local is not None:
+                v, i = self._local.top(min(k, self.n_rows))
+                i = i + self.start
+            else:
+                v, i = torch.empty(self.n_queries, 0), torch.empty(self.n_queries, 0, dtype=torch.int64)
+        v, i = _padded(v, i, self.n_queries, k)
+        v, i = _merge_top(v, i, min(k, self.n_keys), self.group, f"merging the top k ({self.method})")
+        return (v - self.r_t[:, None] if self.r_t is not None else v), i
+
+    def best_rank(self, candidates, rows=None) -> torch.Tensor:
+        """:meth:`xling.retrieval.Scorer.best_rank` with ``candidates`` as global key rows (-1 pads)."""
+        cand = torch.as_tensor(candidates, dtype=torch.int64)
+        n = len(cand) if rows is None else len(rows)
+        inside = (cand >= self.start) & (cand < self.start + self.n_rows)
+        with agree("scoring the candidates in the shard", group=self.group):
+            best = self._local.best_score(torch.where(inside, cand - self.start, -1), rows) \
+                if self._local is not None else torch.full((n,), -float("inf"))
+        best = torch.stack(_all_gather(best, self.group, "merging the candidate scores")).amax(dim=0)
+        with agree("counting the keys above the candidates", group=self.group):
+            counts = self._local.count_above(best + self.tolerance, rows) \
+                if self._local is not None else torch.zeros(n, dtype=torch.int64)
+        return 1 + torch.stack(_all_gather(counts, self.group, "adding up the counts")).sum(dim=0)
+
+
+def scorer(queries, keys, *, group=None, **kwargs):
+    """A :class:`~xling.retrieval.Scorer` of whole ``keys``, or with ``group`` a :class:`ShardedScorer` of this rank's rows.
+
+    Every rank holds all the keys; only its rows are scored. ``kwargs`` as in
+    :class:`~xling.retrieval.Scorer`.
+    """
+    if group is None:
+        return Scorer(queries, keys, **kwargs)
+    return ShardedScorer(queries, keys[local_rows(_n_rows(keys), group)], group=group, **kwargs)
+
+
+def translate(src_emb: Embeddings, tgt_emb: Embeddings, words, k: int = 5, *, method: str = "csls", knn_k: int = 10,
+              beta: float = 30.0, group=None, batch_size: int | None = None, tile_size: int | None = None,
+              device=None) -> list[list[tuple[str, float]]]:
+    """:func:`xling.retrieval.translate`, each rank of ``group`` scoring its rows of the target vocabulary.
+
+    Every rank holds both vocabularies whole and gets the same result. None: one process.
+    """
+    from xling import retrieval
+
+    if group is None:
+        return retrieval.translate(src_emb, tgt_emb, words, k, method=method, knn_k=knn_k, beta=beta,
+                                   batch_size=batch_size, tile_size=tile_size, device=device)
+    rows = retrieval.translation_rows(src_emb, words)
+    if not len(rows):
+        return []
+    found = scorer(src_emb.vectors[rows], tgt_emb.vectors, group=group, method=method, knn_k=knn_k, beta=beta,
+                   sources=src_emb.vectors, batch_size=batch_size, tile_size=tile_size, device=device).top(k)
+    return retrieval.translations(tgt_emb, *found)
+
+
+# ---------------------------------------------------------------------------
+# many languages: the sources over the ranks
+# ---------------------------------------------------------------------------
+_SPLITTING: list[bool] = []
+
+
+def splitting_sources() -> bool:
+    """Whether :func:`align` is running one source's alignment (so :func:`xling.workflow.align` runs it as it is)."""
+    return bool(_SPLITTING)
+
+
+def plan_sources(sources, members) -> dict[str, tuple[int, ...]]:
+    """The ranks that align each source: one rank per source, or several sharding one source.
+
+    With at least as many sources as ranks, source i goes to rank ``i % W``;
+    with fewer, the ranks are dealt out ``r % K`` so that every source gets
+    about ``W / K`` ranks, which shard its self-learning and evaluation.
+
+    Examples
+    --------
+    >>> plan_sources(["de", "en", "fr"], [0, 1])
+    {'de': (0,), 'en': (1,), 'fr': (0,)}
+    >>> plan_sources(["en"], [0, 1, 2])
+    {'en': (0, 1, 2)}
+    """
+    sources, members = list(sources), list(members)
+    K, W = len(sources), len(members)
+    if K >= W:
+        return {lang: (members[i % W],) for i, lang in enumerate(sources)}
+    return {lang: tuple(members[r] for r in range(W) if r % K == i) for i, lang in enumerate(sources)}
+
+
+def align(spaces, target, lexicons=None, *, evals=None, limit: int | None = None, read_options=None, progress=None,
+          group=None, **kwargs):
+    """:func:`xling.workflow.align` with the sources spread over the ranks of ``group``.
+
+    Each rank reads the target, then aligns its sources (:func:`plan_sources`)
+    against it, alone or sharded with the other ranks of that source; the
+    ranks then hand their results to the first rank, which checks that the
+    hub space is the same for every source, as one process does.
+
+    Parameters
+    ----------
+    spaces, target, lexicons, evals, limit, read_options, progress, kwargs
+        As in :func:`xling.workflow.align`.
+    group : ProcessGroup, optional
+        Default: the current :func:`scope`'s.
+
+    Returns
+    -------
+    AlignResult
+        On the group's first rank, the whole result (what one process
+        returns, timings aside). On the others, the result of the sources
+        they aligned (its report lists only those).
+
+    Raises
+    ------
+    DistributedError
+        A rank failed (every rank raises the message of the first one that did).
+    """
+    from xling import workflow
+
+    group = current_group() if group is None else group
+    if group is None:
+        return workflow.align(spaces, target, lexicons, evals=evals, limit=limit, read_options=read_options,
+                              progress=progress, **kwargs)
+    members, me = group_ranks(group), dist.get_rank()
+    lexicons, evals = dict(lexicons or {}), dict(evals or {})
+    sources = [lang for lang in spaces if lang != target]
+    plan = plan_sources(sources, members)
+    groups = {}
+    for lang in sources:  # every rank makes every subgroup, in the same order
+        ranks = plan[lang]
+        groups[lang] = None if len(ranks) == 1 else group if len(ranks) == len(members) else dist.new_group(list(ranks))
+
+    def read(lang):
+        return workflow.read_vectors(spaces[lang], limit=limit, read_options=read_options, progress=progress) \
+            if not isinstance(spaces[lang], Embeddings) else spaces[lang]
+
+    path = None if isinstance(spaces[target], Embeddings) else spaces[target]
+    with agree("reading the target vectors", group=group, path=path, patient=True):
+        tgt = read(target)
+    done = {}
+    with agree("aligning its sources", group=group, patient=True):
+        for lang in sources:
+            if me not in plan[lang]:
+                continue
+            sub, path = groups[lang], None if isinstance(spaces[lang], Embeddings) else spaces[lang]
+            # a file that fails on one rank of a source must stop that source's other ranks before they shard
+            with agree(f"reading the vectors of {lang}", group=sub, path=path, patient=True) if sub is not None \
+                    else contextlib.nullcontext():
+                src = read(lang)
+            _SPLITTING.append(True)
+            try:
+                with scope(sub):
+                    one = workflow.align({lang: src, target: tgt}, target,
+                                         {lang: lexicons[lang]} if lang in lexicons else None,
+                                         evals={lang: evals[lang]} if lang in evals else None, progress=progress,
+                                         **kwargs)
+            finally:
+                _SPLITTING.pop()
+            entry = one.report["sources"][lang]
+            entry["source"] = workflow._where(spaces, lang)
+            entry["ranks"] = list(plan[lang])
+            done[lang] = (entry, one.alignments[lang], one.mappers[lang], one.embeddings[lang], one.report)
+        logger.info("rank %d finished its sources (%s); waiting for the other ranks", me, ", ".join(done) or "none")
+    root = members[0]
+    # each source's first rank hands it over (its other ranks hold the same result)
+    mine = {lang: part for lang, part in done.items() if plan[lang][0] == me}
+    try:
+        parts: list | None = [None] * len(members) if me == root else None
+        dist.gather_object(mine, parts, dst=root, group=group)
+    except (RuntimeError, OSError) as exc:
+        raise _lost("gathering the aligned sources", group, exc) from exc
+    result = None
+    with agree("merging the aligned sources", group=group, patient=True):
+        if me == root:
+            merged = {lang: part for p in parts for lang, part in p.items()}
+            result = _merge_aligned(merged, sources, spaces, target, tgt)
+    if me == root:
+        return result
+    report = dict(next(iter(done.values()))[4]) if done else {}
+    report["sources"] = {lang: part[0] for lang, part in done.items()}
+    return workflow.AlignResult(target=target, alignments={lang: p[1] for lang, p in done.items()},
+                                mappers={lang: p[2] for lang, p in done.items()},
+                                embeddings={lang: p[3] for lang, p in done.items()}, report=report)
+
+
+def _merge_aligned(merged: dict, sources: list, spaces, target: str, tgt: Embeddings):
+    """One AlignResult from the sources' parts, in the order of ``spaces``; the hub checked as in one process."""
+    from xling import workflow
+
+    first = merged[sources[0]]
+    report = dict(first[4])
+    tgt_mapped = first[1].apply_target(tgt)
+    for lang in sources[1:]:
+        workflow.check_same_hub(report.get("method"), lang, merged[lang][1].apply_target(tgt), tgt_mapped)
+    report["target"] = workflow._where(spaces, target)
+    report["sources"] = {lang: merged[lang][0] for lang in sources}
+    embeddings = {lang: tgt_mapped if lang == target else merged[lang][3] for lang in spaces}
+    return workflow.AlignResult(target=target, alignments={lang: merged[lang][1] for lang in sources},
+                                mappers={lang: merged[lang][2] for lang in sources}, embeddings=embeddings,
+                                report=report)
 
 
 # ---------------------------------------------------------------------------

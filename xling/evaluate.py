@@ -1,7 +1,8 @@
 """Bilingual lexicon induction (BLI) evaluation.
 
 For each source word of a test lexicon, its mapped vector retrieves target
-words (by cosine "nn", CSLS or inverted softmax "isf"); the word counts as
+words (by cosine "nn", CSLS, inverted softmax "isf" or inverted nearest
+neighbour "invnn", see :mod:`xling.retrieval`); the word counts as
 translated at k if *any* of its gold translations is among the top k (MUSE's
 convention). Coverage is always reported (VecMap's convention).
 
@@ -23,12 +24,18 @@ ranking of all target words (no cutoff): the rank is one plus the number of
 targets that score strictly higher than the best gold translation (ties go to
 the gold). Uncovered words contribute 0 under ``oov="wrong"``.
 
-CSLS and inverted softmax use all source vectors
-------------------------------------------------
+CSLS, inverted softmax and inverted NN use all source vectors
+-------------------------------------------------------------
 The target-side term of CSLS (r_S, the mean similarity of a target word to its
-``knn_k`` nearest source words) and the inverted-softmax normaliser are computed
-against *all* source vectors, as MUSE does, not only against the test queries,
-so a word's score does not depend on which other words are in the test set.
+``knn_k`` nearest source words), the inverted-softmax normaliser and the
+inverted-NN ranks are computed against *all* source vectors, as MUSE and VecMap
+do, not only against the test queries, so a word's score does not depend on
+which other words are in the test set.
+
+Validation during a fit
+-----------------------
+:func:`pairs_precision` scores row pairs (no words): the iterative mappers
+call it once per iteration on a held-out lexicon (``fit(..., validation=pairs)``).
 """
 
 from __future__ import annotations
@@ -39,12 +46,13 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from xling import distributed
 from xling.exceptions import InputError, NotEnoughDataError
-from xling.retrieval import METHODS, Scorer
+from xling.retrieval import METHODS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["bli", "evaluate_many", "format_table"]
+__all__ = ["bli", "pairs_precision", "evaluate_many", "format_table"]
 
 
 def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
@@ -80,9 +88,9 @@ def bli(
         ``transform`` / ``transform_target``); rows are unit-normalised inside.
     lexicon : Lexicon
         Test dictionary, source word -> gold translations.
-    method : {"nn", "csls", "isf"}
-        Retrieval score: cosine, CSLS (Conneau et al. 2018) or inverted softmax
-        (Smith et al. 2017).
+    method : {"nn", "csls", "isf", "invnn"}
+        Retrieval score: cosine, CSLS (Conneau et al. 2018), inverted softmax
+        (Smith et al. 2017) or inverted nearest neighbour (VecMap; Dinu et al. 2015).
     ks : sequence of int
         Cut-offs of precision at k.
     knn_k : int
@@ -149,18 +157,15 @@ def bli(
             "lexicon share case and language direction?"
         )
 
-    scorer = Scorer(src.vectors[query_rows], tgt.vectors, method=method, knn_k=knn_k, beta=beta,
-                    sources=src.vectors, batch_size=batch_size, tile_size=tile_size, device=device)
+    # inside xling.distributed.scope(group), each rank scores its rows of the targets (the same numbers)
+    scorer = distributed.scorer(src.vectors[query_rows], tgt.vectors, method=method, knn_k=knn_k, beta=beta,
+                                sources=src.vectors, batch_size=batch_size, tile_size=tile_size, device=device,
+                                group=distributed.current_group())
     kmax = max(ks)
     _, top = scorer.top(kmax)
 
-    # hit[q, j]: the j-th retrieved word is a gold translation of query q (-1 pads the gold lists).
-    width = max(len(g) for g in golds)
-    gold_idx = torch.full((n_queries, width), -1, dtype=torch.int64)
-    for q, g in enumerate(golds):
-        gold_idx[q, : len(g)] = torch.as_tensor(g)
-    hit = (top.unsqueeze(2) == gold_idx.unsqueeze(1)).any(dim=2)
-    first = torch.where(hit.any(dim=1), hit.int().argmax(dim=1) + 1, 0)  # 1-based rank, 0 = not in top kmax
+    gold_idx = _gold_matrix(golds)
+    first = _first_hit(top, gold_idx)
 
     ranks = first.to(torch.float64)
     missed = (first == 0).nonzero().flatten()
@@ -187,6 +192,80 @@ def bli(
         method, ", ".join(f"P@{k} {result[f'p@{k}']:.4f}" for k in ks), result["mrr"],
         result["coverage"], n_queries, n_test,
     )
+    return result
+
+
+def _gold_matrix(golds: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Gold rows per query as an (n, width) int64 matrix, -1 padding the shorter lists."""
+    width = max(len(g) for g in golds)
+    gold_idx = torch.full((len(golds), width), -1, dtype=torch.int64)
+    for q, g in enumerate(golds):
+        gold_idx[q, : len(g)] = torch.as_tensor(g)
+    return gold_idx
+
+
+def _first_hit(top: torch.Tensor, gold_idx: torch.Tensor) -> torch.Tensor:
+    """1-based position of the first gold row among each query's retrieved rows (0: none in ``top``)."""
+    hit = (top.unsqueeze(2) == gold_idx.unsqueeze(1)).any(dim=2)
+    return torch.where(hit.any(dim=1), hit.int().argmax(dim=1) + 1, 0)
+
+
+def pairs_precision(
+    Y,
+    W,
+    pairs,
+    *,
+    methods: Iterable[str] = ("nn", "csls"),
+    knn_k: int = 10,
+    device=None,
+) -> dict[str, float]:
+    """P@1 of row pairs: each source row retrieves among the rows of ``W``; any of its gold rows first is right.
+
+    The metric of a validation lexicon during a fit: ``Y`` and ``W`` are the
+    current mapped source and target rows (a prefix of each vocabulary), and
+    ``pairs`` the validation pairs within them. The CSLS and inverted-softmax
+    terms are taken over all rows of ``Y`` (as :func:`bli` takes them over all
+    source vectors).
+
+    Parameters
+    ----------
+    Y : array-like or Tensor of shape (n_y, k)
+    W : array-like or Tensor of shape (n_w, k)
+    pairs : array-like of shape (n_pairs, 2), int
+        ``(row of Y, row of W)``; a row of Y with several pairs has several gold rows.
+    methods : iterable of {"nn", "csls", "isf", "invnn"}
+    knn_k : int
+        CSLS neighbourhood size.
+    device : str, optional
+
+    Returns
+    -------
+    dict
+        ``{method: P@1}``, fractions of the distinct source rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pairs_precision(np.eye(3), np.eye(3)[[1, 0, 2]], [[0, 1], [1, 1], [2, 2]], methods=["nn"])
+    {'nn': 0.6666666666666666}
+    """
+    from xling.retrieval import Scorer  # one process: a fit's validation is not sharded
+
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if not len(pairs):
+        raise NotEnoughDataError("Expected at least one validation pair, got none")
+    rows, inverse = np.unique(pairs[:, 0], return_inverse=True)
+    golds: list[list[int]] = [[] for _ in rows]
+    for q, t in zip(inverse.tolist(), pairs[:, 1].tolist()):
+        golds[q].append(t)
+    Y = Y if isinstance(Y, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float32))
+    gold_idx = _gold_matrix(golds)
+    result = {}
+    for method in methods:
+        if method not in METHODS:
+            raise InputError(f"Expected methods from {', '.join(METHODS)}, got {method!r}")
+        _, top = Scorer(Y[torch.as_tensor(rows)], W, method=method, knn_k=knn_k, sources=Y, device=device).top(1)
+        result[method] = float((_first_hit(top, gold_idx) == 1).double().mean())
     return result
 
 

@@ -15,6 +15,8 @@ base64 PNG, no network access, it opens from disk) plus the same PNGs in
 - example translations with the gold ones marked;
 - the objective or loss per iteration or epoch of iterative solvers and
   trainers (any numeric metric of ``history``);
+- the P@1 of a validation lexicon per iteration (``xling align --validation``),
+  by NN and CSLS, as one line plot;
 - the diagnosis of unsupervised runs as a pass/fail banner at the top;
 - a 2-D PCA of translation pairs in the shared space;
 - settings, versions, seed, timings and input files.
@@ -82,6 +84,8 @@ N_PCA_PAIRS = 30
 # "iteration" and the trainers' "epoch". They and the bookkeeping keys are not metrics.
 _AXIS_KEYS = ("step", "iteration", "epoch")
 _NOT_METRICS = {*_AXIS_KEYS, "progress", "total", "seconds", "words_per_sec", "words", "success", "conclusive"}
+# History metrics of a validation lexicon (BaseMapper.fit's validation): drawn together in their own plot.
+_VALIDATION_KEYS = {"val_nn_p@1": "NN", "val_csls_p@1": "CSLS"}
 # Metrics drawn first, in this order; the rest follow alphabetically.
 _METRIC_ORDER = ("loss", "objective", "mono_loss", "cross_loss", "n_pairs", "criterion")
 _MAX_METRIC_PANELS = 6
@@ -475,13 +479,41 @@ def _history_series(history: Sequence) -> dict[str, dict[str, tuple[list, list]]
         x = next((event[k] for k in _AXIS_KEYS if _number(event.get(k))), i + 1)
         phase = str(event.get("phase", ""))
         for key, value in event.items():
-            if key in _NOT_METRICS or not _number(value) or not math.isfinite(value):
+            if key in _NOT_METRICS or key in _VALIDATION_KEYS or not _number(value) or not math.isfinite(value):
                 continue
             xs, ys = series.setdefault(key, {}).setdefault(phase, ([], []))
             xs.append(x)
             ys.append(value)
     order = {m: i for i, m in enumerate(_METRIC_ORDER)}
     return dict(sorted(series.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def _validation_series(history: Sequence) -> dict[str, tuple[list, list]]:
+    """``{"NN": (x, P@1 %), "CSLS": ...}`` of the validation metrics in a history (x as in :func:`_history_series`)."""
+    series: dict[str, tuple[list, list]] = {}
+    for i, event in enumerate(history):
+        if not isinstance(event, dict):
+            continue
+        x = next((event[k] for k in _AXIS_KEYS if _number(event.get(k))), i + 1)
+        for key, label in _VALIDATION_KEYS.items():
+            value = event.get(key)
+            if _number(value) and math.isfinite(value):
+                xs, ys = series.setdefault(label, ([], []))
+                xs.append(x)
+                ys.append(100 * value)
+    return series
+
+
+def _plot_validation(series: dict) -> bytes:
+    fig, ax = _figure()
+    ax = ax[0, 0]
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.set_xlabel("iteration (step)")
+    ax.set_ylabel("P@1 on the validation lexicon (%)")
+    ax.set_title("Validation P@1 per iteration")
+    ax.legend()
+    return _png(fig)
 
 
 def _number(value) -> bool:
@@ -575,6 +607,7 @@ def _render(report: dict, kind: str, run_dir: Path, pairs: list[_Pair], figures:
             _bli_sections(page, pair, recorded, slug, data)
         history = pair.entry.get("history") if kind in ("align", "eval") else None
         if history:
+            _validation_section(page, history, f"validation-{slug}", data)
             _history_section(page, history, f"history-{slug}", data)
     if kind not in ("align", "eval") and report.get("history"):
         page.parts.append("<h2>Training</h2>")
@@ -700,6 +733,19 @@ def _history_section(page: _Page, history, sid: str, data: dict) -> None:
     page.section(sid, "History",
                  page.image(f"{sid}.png", _plot_history(series), "metrics per step")
                  + _table(("metric", "phase", "last step", "last value", "points"), last, numeric=(2, 3, 4)))
+
+
+def _validation_section(page: _Page, history, sid: str, data: dict) -> None:
+    series = _validation_series(history if isinstance(history, list) else [])
+    if not series:
+        return
+    data["validation"] = {label: {"x": xs, "y": ys} for label, (xs, ys) in series.items()}
+    rows = [(label, xs[-1], f"{ys[-1]:.2f}", f"{max(ys):.2f}", xs[ys.index(max(ys))], len(xs))
+            for label, (xs, ys) in series.items()]
+    page.section(sid, "Validation P@1",
+                 page.image(f"{sid}.png", _plot_validation(series), "validation P@1 per iteration")
+                 + _table(("retrieval", "last step", "last P@1 %", "best P@1 %", "best step", "points"), rows,
+                          numeric=(1, 2, 3, 4, 5)))
 
 
 def _seed(report: dict):

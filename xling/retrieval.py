@@ -29,11 +29,21 @@ Methods
 
     Scores are ``log P(x | y)`` (same ranking, no underflow). As for CSLS, the
     sum runs over ``sources`` (default: the queries).
+``"invnn"``
+    Inverted nearest neighbour (VecMap's ``--retrieval invnn``; Dinu et al.
+    2015): each key ranks the sources by cosine, and the keys of a query are
+    ordered by the rank the query holds in their lists (best first), ties by
+    cosine::
+
+        r_y(x) = 1 + #{x' in sources : cos(x', y) > cos(x, y)}
+
+    See :func:`inverted_nn` for the score and how it stays exact and bounded
+    in memory. Used for retrieval and evaluation, not dictionary induction.
 
 What is here
 ------------
 Top-k retrieval (:func:`knn`, :func:`csls`, :func:`inverted_softmax`,
-:func:`retrieve`, :func:`translate`); the CSLS terms (:func:`csls_terms`,
+:func:`inverted_nn`, :func:`retrieve`, :func:`translate`); the CSLS terms (:func:`csls_terms`,
 :func:`topk_mean`); repeated passes over one problem (:class:`Scorer`: top k,
 then full-ranking ranks, as BLI evaluation needs); dictionary induction, the
 inner step of self-learning and adversarial refinement (:func:`best_matches`,
@@ -86,6 +96,7 @@ __all__ = [
     "csls_terms",
     "csls",
     "inverted_softmax",
+    "inverted_nn",
     "retrieve",
     "Scorer",
     "best_matches",
@@ -99,8 +110,10 @@ __all__ = [
     "DIRECTIONS",
 ]
 
-METHODS = ("nn", "csls", "isf")
-Method = Literal["nn", "csls", "isf"]
+METHODS = ("nn", "csls", "isf", "invnn")
+Method = Literal["nn", "csls", "isf", "invnn"]
+# Methods of dictionary induction (best_matches): scores that rank both ways in one pass.
+_MATCH_METHODS = ("nn", "csls", "isf")
 
 # Tile shape defaults. On the CPU, all queries (up to 4096) x 8192 keys keeps the
 # key tile (8192 x 300 floats, ~10 MB) cache-friendly while the product stays large
@@ -449,17 +462,32 @@ def _row_pass(
     return out_v, out_i, r
 
 
-def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int, *, columns: bool = True):
+def _mean_of_top(top: torch.Tensor) -> torch.Tensor:
+    """Mean of each row of a top-k set, summed in descending order.
+
+    The kernel keeps its sets unordered, in an order that depends on the tiling;
+    summing sorted values makes a term depend on the values alone, so a shard of
+    the keys (tiled differently) merges to the very terms of one process.
+    """
+    return top.sort(dim=1, descending=True).values.mean(dim=1)
+
+
+def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int, *, columns: bool = True,
+                 keep_rows: bool = False):
     """Mean of the knn_k largest cosines per row of X Zᵀ and (if ``columns``) per column, in one pass.
 
-    Returns ``(r_x, r_z)``; ``r_z`` is None without ``columns``.
+    Returns ``(r_x, r_z)``; ``r_z`` is None without ``columns``. With
+    ``keep_rows`` also the row top-k values themselves, (n_x, min(knn_k, n_z))
+    sorted descending, as a third element.
     """
     n_x, n_z = X.shape[0], Z.shape[0]
     kx, kz = min(knn_k, n_z), (min(knn_k, n_x) if columns else 0)
     kernel = _topk_kernel(X.device, n_x * n_z)
     if kernel is None and not columns:
-        return _row_pass(X, Z, kx, bq, bt)[0].mean(dim=1), None
+        top = _row_pass(X, Z, kx, bq, bt)[0]
+        return (top.mean(dim=1), None) + ((top,) if keep_rows else ())
     r_x = torch.empty(n_x, device=X.device)
+    rows = torch.empty(n_x, kx, device=X.device) if keep_rows else None
     col_top = torch.full((n_z, kz), -math.inf, device=X.device)
     if kernel is not None:
         threads = torch.get_num_threads()
@@ -468,7 +496,10 @@ def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int,
                 row_top = torch.full((qs.stop - qs.start, kx), -math.inf)
             kernel.fold_tile(S, row_top, col_top[ks], threads)
             if ks.stop == n_z:
+                row_top = row_top.sort(dim=1, descending=True).values
                 r_x[qs] = row_top.mean(dim=1)
+                if keep_rows:
+                    rows[qs] = row_top
     else:
         row_top = None
         for qs, ks, S in _tiles(X, Z, bq, bt):
@@ -476,9 +507,12 @@ def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int,
             row_top = v if ks.start == 0 else _merge(row_top, None, v, None, kx)[0]
             if ks.stop == n_z:
                 r_x[qs] = row_top.mean(dim=1)
+                if keep_rows:
+                    rows[qs] = row_top
             cv = _topk_cols(S, kz)
             col_top[ks] = _merge(col_top[ks], None, cv, None, kz)[0]
-    return r_x, (col_top.mean(dim=1) if columns else None)
+    out = (r_x, (_mean_of_top(col_top) if columns else None))
+    return out + ((rows,) if keep_rows else ())
 
 
 def _column_logsumexp(X: torch.Tensor, Z: torch.Tensor, beta: float, bq: int, bt: int) -> torch.Tensor:
@@ -538,7 +572,8 @@ def _with_bias_columns(X: torch.Tensor, Z: torch.Tensor, scale: float, x_bias, z
 _MASK_ROWS = 2048
 
 
-def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep_prob=1.0, generator=None):
+def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep_prob=1.0, generator=None,
+                    column_offset=0, n_columns=None):
     """Best z per x and best x per z of ``C = scale cos(x, z) - x_bias[x] - z_bias[z]``.
 
     The row maxima of C rank the z of each x by ``scale cos - z_bias`` and the
@@ -546,7 +581,8 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep
     is constant along each), so every tile of C serves both directions. With
     ``keep_prob < 1`` each entry of C is ignored with probability ``1 - keep_prob``
     (stochastic dictionary induction); the mask is drawn ``_MASK_ROWS`` rows of
-    C at a time, in order.
+    C at a time, in order, over ``n_columns`` columns of which Z holds those
+    from ``column_offset`` on (a shard of a wider Z sees the whole problem's mask).
 
     Returns ``(row_max, row_arg, col_max, col_arg)``: values of C, shapes (n_x,)
     and (n_z,); ties go to the first index.
@@ -565,7 +601,9 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep
     for qs, ks, S in _tiles(Xn, Zn, bq, bt, scale):
         if dropout:
             if ks.start == 0:
-                drop = torch.rand((qs.stop - qs.start, n_z), generator=generator, device=Xn.device) >= keep_prob
+                width = n_z if n_columns is None else n_columns
+                drop = torch.rand((qs.stop - qs.start, width), generator=generator, device=Xn.device) >= keep_prob
+                drop = drop[:, column_offset: column_offset + n_z]
             S.masked_fill_(drop[:, ks], -math.inf)
         v, i = _argmax_rows(S)
         i += ks.start
@@ -676,10 +714,11 @@ def csls_terms(
     Z,
     knn_k: int = 10,
     *,
+    return_top: bool = False,
     batch_size: int | None = None,
     tile_size: int | None = None,
     device=None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, ...]:
     """Both CSLS neighbourhood terms of two spaces in one pass over X Zᵀ.
 
     Each tile of cosines gives its row top-k (for ``r_x``) and its column top-k
@@ -693,6 +732,10 @@ def csls_terms(
         Target vectors.
     knn_k : int
         Neighbourhood size (10 in Conneau et al. 2018); capped by the other side's size.
+    return_top : bool
+        Also return the knn_k largest cosines of each x themselves, from the
+        same pass (what a shard of Z contributes to the ``r_x`` of the whole Z;
+        see :func:`xling.distributed.sharded_csls_terms`).
     batch_size, tile_size, device
         As in :func:`knn` (X is split in blocks, Z in tiles).
 
@@ -702,18 +745,21 @@ def csls_terms(
         Mean cosine of each x to its knn_k nearest rows of Z (r_T in the paper).
     r_z : Tensor of shape (n_z,), float32, CPU
         Mean cosine of each z to its knn_k nearest rows of X (r_S in the paper).
+    top_x : Tensor of shape (n_x, min(knn_k, n_z)), float32, CPU
+        Only with ``return_top``: the largest cosines of each x, descending
+        (``r_x`` is their mean).
     """
     knn_k = _check_k(knn_k, "knn_k")
     dev = resolve_device(device)
     Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
     _check_pair(Xn, Zn, "X", "Z")
     bq, bt = _sizes(dev, batch_size, tile_size)
-    return _cpu(*_fused_terms(Xn, Zn, knn_k, bq, bt))
+    return _cpu(*_fused_terms(Xn, Zn, knn_k, bq, bt, keep_rows=return_top))
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise InputError(f"Expected method to be one of {', '.join(METHODS)}, got {method!r}")
+def _check_method(method: str, allowed: tuple[str, ...] = METHODS) -> None:
+    if method not in allowed:
+        raise InputError(f"Expected method to be one of {', '.join(allowed)}, got {method!r}")
 
 
 def _check_beta(beta: float) -> float:
@@ -732,6 +778,135 @@ def _key_terms(terms, n_k: int, dev: torch.device) -> torch.Tensor | None:
     return t.to(dev, torch.float32)
 
 
+# Inverted nearest neighbour. Each key's list of its nearest sources is computed to a
+# depth: _INVNN_DEPTH first, then 16x deeper only for the queries that need it. A key
+# chunk's cosines with all sources hold at most _INVNN_BUDGET floats; whole lists that
+# fit in it are kept by the Scorer for its later passes; (query, key) tiles are at
+# most _INVNN_TILE x _INVNN_TILE (their sort keys are float64).
+_INVNN_DEPTH, _INVNN_GROWTH = 64, 16
+_INVNN_BUDGET = 1 << 24
+_INVNN_TILE = 2048
+
+
+def _invnn_depths(n_s: int, first: int) -> Iterator[int]:
+    """The list depths tried in turn: ``first``, 16x deeper, ..., until all ``n_s`` sources."""
+    depth = min(first, n_s)
+    while True:
+        yield depth
+        if depth >= n_s:
+            return
+        depth = min(depth * _INVNN_GROWTH, n_s)
+
+
+def _invnn_lists(K: torch.Tensor, S: torch.Tensor, depth: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(first key row, lists)`` per key chunk: each key's ``depth`` largest source cosines, ascending."""
+    n_s, n_k = S.shape[0], K.shape[0]
+    chunk = max(1, min(n_k, _INVNN_BUDGET // n_s))
+    for k0 in range(0, n_k, chunk):
+        with _precision(K.device):
+            C = torch.mm(K[k0: k0 + chunk], S.T)
+        # one selection over whole rows (a full sort at full depth), not merges of tile top-k sets
+        yield k0, (C.sort(dim=1).values if depth >= n_s else C.topk(depth, dim=1).values.flip(1).contiguous())
+
+
+def _invnn_cached(cache: dict | None, K: torch.Tensor, S: torch.Tensor, depth: int) -> torch.Tensor | None:
+    """All keys' lists at ``depth`` from ``cache``, computed and kept there when they fit in the budget; else None."""
+    depth = min(depth, S.shape[0])
+    if cache is None or K.shape[0] * depth > _INVNN_BUDGET:
+        return None
+    if depth not in cache:
+        cache[depth] = torch.cat([lists for _, lists in _invnn_lists(K, S, depth)])
+    return cache[depth]
+
+
+def _invnn_tiles(Q: torch.Tensor, K: torch.Tensor, S: torch.Tensor, depth: int, bq: int, bt: int, tol: float,
+                 cache: dict | None = None):
+    """Yield ``(query rows, key columns, sort keys)`` of inverted nearest neighbour, tile by tile.
+
+    The sort key of key y for query x is ``-r_y(x) + cos(x, y) / 4`` (float64):
+    ranks first, ties by cosine (a quarter cosine never bridges two ranks). A
+    source counts above x in y's list when its cosine is higher by more than
+    ``tol`` (float32 rounding of the products; ties go to the query). Only the
+    first ``depth`` entries of each key's list are computed, so a key where x
+    ranks below them gets -inf (its rank is unknown, only known to exceed
+    ``depth``); with ``depth >= n_s`` every key is exact.
+    """
+    n_s = S.shape[0]
+    depth = min(depth, n_s)
+    full = depth == n_s
+    bq, bt = min(bq, _INVNN_TILE), min(bt, _INVNN_TILE)
+    whole = _invnn_cached(cache, K, S, depth)
+    for k0, lists in ((0, whole),) if whole is not None else _invnn_lists(K, S, depth):
+        Kc = K[k0: k0 + lists.shape[0]]
+        for qs, ks, C in _tiles(Q, Kc, bq, bt):
+            above = depth - torch.searchsorted(lists[ks], (C.T + tol).contiguous(), right=True)  # (m, n)
+            key = 0.25 * C.double() - (1 + above.T).double()
+            if not full:
+                key.masked_fill_(above.T >= depth, -math.inf)
+            yield qs, slice(k0 + ks.start, k0 + ks.stop), key
+
+
+def _invnn_top(Q: torch.Tensor, K: torch.Tensor, S: torch.Tensor, k: int, bq: int, bt: int, tol: float,
+               cache: dict | None = None):
+    """Top-k keys of every query by inverted nearest neighbour: (sort keys float64, indices), exact.
+
+    A query is settled once its k-th best key has a known rank: every key
+    whose rank is unknown ranks it deeper than the list depth, so after all
+    the known ones. The others are retried with 16x deeper lists, at most
+    until the lists hold every source.
+    """
+    n_q, k = Q.shape[0], min(k, K.shape[0])
+    out_v = torch.empty(n_q, k, dtype=torch.float64, device=Q.device)
+    out_i = torch.empty(n_q, k, dtype=torch.int64, device=Q.device)
+    todo = torch.arange(n_q, device=Q.device)
+    for depth in _invnn_depths(S.shape[0], max(_INVNN_DEPTH, 4 * k)):
+        Qt = Q[todo]
+        top_v = torch.full((len(todo), k), -math.inf, dtype=torch.float64, device=Q.device)
+        top_i = torch.zeros(len(todo), k, dtype=torch.int64, device=Q.device)
+        for qs, ks, key in _invnn_tiles(Qt, K, S, depth, bq, bt, tol, cache):
+            v, i = _topk_rows(key, k)
+            top_v[qs], top_i[qs] = _merge(top_v[qs], top_i[qs], v, i + ks.start, k)
+        out_v[todo], out_i[todo] = top_v, top_i
+        todo = todo[~torch.isfinite(top_v[:, -1])]
+        if not len(todo):
+            break
+        logger.debug("invnn: %d queries need lists deeper than %d", len(todo), depth)
+    return out_v, out_i
+
+
+def _invnn_best_rank(Q: torch.Tensor, K: torch.Tensor, S: torch.Tensor, cand: torch.Tensor, bq: int, bt: int,
+                     tol: float, cache: dict | None = None) -> torch.Tensor:
+    """1-based rank of the best candidate key of each query in its full inverted-NN ranking (ties to the candidate).
+
+    The candidates' own ranks ``r_y(x)`` are counted exactly over all sources;
+    then lists as deep as the best candidate's rank suffice to count the keys
+    ordered before it: the queries whose need the first depth covers use it,
+    the others share one pass as deep as the deepest need.
+    """
+    valid = cand >= 0
+    safe = cand.clamp_min(0)
+    cos = (Q.unsqueeze(1) * K[safe]).sum(dim=2)
+    ranks = torch.full(cand.shape, math.inf, dtype=torch.float64, device=Q.device)
+    if bool(valid.any()):
+        counts = _count_above(K[safe[valid]], S, cos[valid] + tol, bq, bt)
+        ranks[valid] = (1 + counts).double()
+    key = torch.where(valid, 0.25 * cos.double() - ranks, torch.tensor(-math.inf, dtype=torch.float64, device=Q.device))
+    best, arg = key.max(dim=1)
+    need = ranks.gather(1, arg.unsqueeze(1))[:, 0]  # the best candidate's rank: deeper lists are not needed
+    above = torch.zeros(Q.shape[0], dtype=torch.int64, device=Q.device)
+    found = torch.isfinite(best)
+    first = min(_INVNN_DEPTH, S.shape[0])
+    shallow = found & (need <= first)
+    for rows, depth in ((shallow, first), (found & ~shallow, None)):
+        rows = rows.nonzero()[:, 0]
+        if not len(rows):
+            continue
+        depth = depth or int(min(need[rows].max().item(), S.shape[0]))
+        threshold = best[rows] + 0.25 * tol
+        for qs, _, key_tile in _invnn_tiles(Q[rows], K, S, depth, bq, bt, tol, cache):
+            above[rows[qs]] += (key_tile > threshold[qs, None]).sum(dim=1)
+    return torch.where(found, 1 + above, torch.full_like(above, K.shape[0] + 1))
+
 class Scorer:
     """The scores of one retrieval method between fixed queries and keys.
 
@@ -743,19 +918,25 @@ class Scorer:
         nn    cos(x, y)
         csls  2 cos(x, y) - r_T(x) - r_S(y)
         isf   beta cos(x, y) - log sum_{x' in sources} exp(beta cos(x', y))
+        invnn -r_y(x) + cos(x, y) / 4, r_y(x) the rank of x among the sources nearest to y
+
+    ("invnn" has no per-key terms: :meth:`top` and :meth:`best_rank` compute
+    its ranks, see :func:`inverted_nn`; :meth:`best_score` and
+    :meth:`count_above` are not defined for it.)
 
     Parameters
     ----------
     queries : array-like or Tensor of shape (n_q, d)
     keys : array-like or Tensor of shape (n_k, d)
-    method : {"nn", "csls", "isf"}
+    method : {"nn", "csls", "isf", "invnn"}
     knn_k : int
         CSLS neighbourhood size (used by "csls" only).
     beta : float
         Inverse temperature of the inverted softmax (used by "isf" only).
     sources : array-like or Tensor of shape (n_s, d), optional
-        The source space of the per-key terms (default: the queries); pass all
-        source vectors for BLI (MUSE's convention).
+        The source space of the per-key terms, and the sources each key ranks
+        for "invnn" (default: the queries); pass all source vectors for BLI
+        (MUSE's convention).
     key_terms : array-like of shape (n_k,), optional
         Precomputed per-key terms (``r_S`` of :func:`csls_terms`, or the
         normalisers for this beta); skips that pass.
@@ -788,6 +969,8 @@ class Scorer:
     ):
         _check_method(method)
         knn_k = _check_k(knn_k, "knn_k")
+        if method == "invnn" and key_terms is not None:
+            raise InputError("Expected key_terms=None for method 'invnn' (it has no per-key terms), got key_terms")
         dev = resolve_device(device)
         S = None
         if sources is not None and method != "nn" and key_terms is None:
@@ -812,6 +995,9 @@ class Scorer:
             if self.key_bias is None:
                 S = self.queries if S is None else S
                 self.key_bias = _column_logsumexp(S, self.keys, self.scale, self._bq, self._bt)
+        elif method == "invnn":
+            self._sources = self.queries if S is None else S
+            self._lists: dict[int, torch.Tensor] = {}  # shallow lists kept between passes (see _invnn_cached)
 
     def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The k best keys of every query.
@@ -823,6 +1009,10 @@ class Scorer:
         indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
         """
         k = _check_k(k)
+        if self.method == "invnn":
+            v, i = _invnn_top(self.queries, self.keys, self._sources, k, self._bq, self._bt, self.tolerance,
+                              self._lists)
+            return _cpu(v.float(), i)
         v, i, r_q = _row_pass(self.queries, self.keys, k, self._bq, self._bt, scale=self.scale,
                               key_bias=self.key_bias, cos_k=self._cos_k)
         return _cpu(v - r_q[:, None] if r_q is not None else v, i)
@@ -846,22 +1036,68 @@ class Scorer:
         Tensor of shape (n,), int64, CPU
             1-based ranks; ``n_k + 1`` for a query without candidates.
         """
-        dev = self.device
-        cand = torch.as_tensor(candidates, dtype=torch.int64).to(dev)
-        rows = torch.arange(self.queries.shape[0], device=dev) if rows is None else \
-            torch.as_tensor(rows, dtype=torch.int64).to(dev)
+        if self.method == "invnn":
+            rows = self._rows(rows)
+            cand = self._candidates(candidates, rows)
+            return _invnn_best_rank(self.queries[rows], self.keys, self._sources, cand, self._bq, self._bt,
+                                    self.tolerance, self._lists).cpu()
+        best = self.best_score(candidates, rows)
+        return 1 + self.count_above(best + self.tolerance, rows)
+
+    @property
+    def tolerance(self) -> float:
+        """How much higher than a candidate a key must score to rank above it (float32 rounding of the products)."""
+        return 1e-5 * max(1.0, self.scale)
+
+    def _candidates(self, candidates, rows: torch.Tensor) -> torch.Tensor:
+        cand = torch.as_tensor(candidates, dtype=torch.int64).to(self.device)
         if cand.ndim != 2 or cand.shape[0] != rows.shape[0]:
             raise InputError(f"Expected candidates of shape ({rows.shape[0]}, w), got {tuple(cand.shape)}")
+        return cand
+
+    def _not_invnn(self, name: str) -> None:
+        if self.method == "invnn":
+            raise InputError(f"Expected method nn, csls or isf for Scorer.{name}, got 'invnn' (its scores are "
+                             "ranks without per-key terms; use best_rank)")
+
+    def _rows(self, rows) -> torch.Tensor:
+        if rows is None:
+            return torch.arange(self.queries.shape[0], device=self.device)
+        return torch.as_tensor(rows, dtype=torch.int64).to(self.device)
+
+    def best_score(self, candidates, rows=None) -> torch.Tensor:
+        """Best score, without ``r_T``, among some candidate keys of each query (the first half of :meth:`best_rank`).
+
+        Parameters are those of :meth:`best_rank`.
+
+        Returns
+        -------
+        Tensor of shape (n,), float32, CPU
+            ``scale * cos - key term`` of the best candidate; -inf for a query without candidates.
+        """
+        self._not_invnn("best_score")
+        dev = self.device
+        rows = self._rows(rows)
+        cand = self._candidates(candidates, rows)
         valid = cand >= 0
         safe = cand.clamp_min(0)
         score = self.scale * (self.queries[rows].unsqueeze(1) * self.keys[safe]).sum(dim=2)
         if self.key_bias is not None:
             score = score - self.key_bias[safe]
-        best = torch.where(valid, score, torch.tensor(-math.inf, device=dev)).amax(dim=1)
-        tol = 1e-5 * max(1.0, self.scale)
-        counts = _count_above(self.queries[rows], self.keys, best + tol, self._bq, self._bt,
-                              scale=self.scale, key_bias=self.key_bias)
-        return (1 + counts).cpu()
+        return torch.where(valid, score, torch.tensor(-math.inf, device=dev)).amax(dim=1).cpu()
+
+    def count_above(self, thresholds, rows=None) -> torch.Tensor:
+        """Per query, how many keys score strictly above ``thresholds`` (scores as in :meth:`best_score`).
+
+        Returns
+        -------
+        Tensor of shape (n,), int64, CPU
+        """
+        self._not_invnn("count_above")
+        rows = self._rows(rows)
+        thresholds = torch.as_tensor(thresholds, dtype=torch.float32).to(self.device)
+        return _count_above(self.queries[rows], self.keys, thresholds, self._bq, self._bt,
+                            scale=self.scale, key_bias=self.key_bias).cpu()
 
 
 def csls(
@@ -955,6 +1191,64 @@ def inverted_softmax(
                   batch_size=batch_size, tile_size=tile_size, device=device).top(k)
 
 
+def inverted_nn(
+    queries,
+    keys,
+    k: int = 1,
+    *,
+    sources=None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k keys of each query by inverted nearest neighbour (VecMap's ``invnn``).
+
+    Every key ranks the sources by cosine; a query's best key is the one
+    whose list holds it highest: key y ranks before key y' for query x when
+    ``r_y(x) < r_y'(x)``, with ``r_y(x) = 1 + #{x' in sources : cos(x', y) >
+    cos(x, y)}`` (ties go to x), and equal ranks are ordered by cosine (as in
+    VecMap), then by key row. Like the inverted softmax, it penalises hubs:
+    a hub is near many sources, so each of them ranks low in its list.
+
+    Exact, in bounded memory: the lists are computed key chunk by key chunk
+    to a depth of ``max(64, 4k)`` sources; a query whose k-th key is not
+    settled within that depth (it ranks deeper in all but a few lists) is
+    redone with 16x deeper lists, up to the whole source space (a full sort,
+    as VecMap does for every query). Each depth is one pass over keys x
+    sources plus one over queries x keys; :class:`Scorer` keeps lists that
+    fit in 64 MB for its later passes (the ranks of gold keys in BLI).
+
+    Parameters
+    ----------
+    queries : array-like or Tensor of shape (n_q, d)
+    keys : array-like or Tensor of shape (n_k, d)
+    k : int
+        Results per query.
+    sources : array-like or Tensor of shape (n_s, d), optional
+        The sources each key ranks (default: the queries). For BLI pass all
+        source vectors (VecMap ranks over the whole source vocabulary).
+    batch_size, tile_size, device
+        As in :func:`knn` (tiles are capped at 2048 x 2048 here).
+
+    Returns
+    -------
+    scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
+        ``-r_y(x) + cos(x, y) / 4``, descending: the rank is ``round(-score)``
+        for ranks below about 1e4 (the order itself is computed in float64).
+    indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0]]); Y = np.array([[0.7, 0.714], [0.6, -0.8]])
+    >>> knn(X, Y, k=1)[1].tolist(), inverted_nn(X, Y, k=1)[1].tolist()  # x0 is second in y0's list, first in y1's
+    ([[0], [0]], [[1], [0]])
+    """
+    k = _check_k(k)
+    return Scorer(queries, keys, method="invnn", sources=sources, batch_size=batch_size, tile_size=tile_size,
+                  device=device).top(k)
+
+
 def retrieve(
     queries,
     keys,
@@ -968,11 +1262,11 @@ def retrieve(
     tile_size: int | None = None,
     device=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k keys per query by ``method`` ("nn" cosine, "csls" or "isf").
+    """Top-k keys per query by ``method`` ("nn" cosine, "csls", "isf" or "invnn").
 
     ``knn_k`` is used by CSLS only, ``beta`` by inverted softmax only; ``sources``
-    by both (see :func:`csls`). Returns ``(scores, indices)`` of shape
-    (n_q, min(k, n_k)) as CPU tensors.
+    by all but "nn" (see :func:`csls`, :func:`inverted_nn`). Returns ``(scores, indices)``
+    of shape (n_q, min(k, n_k)) as CPU tensors.
     """
     _check_method(method)
     common = dict(batch_size=batch_size, tile_size=tile_size, device=device)
@@ -980,6 +1274,8 @@ def retrieve(
         return knn(queries, keys, k, **common)
     if method == "csls":
         return csls(queries, keys, k, knn_k=knn_k, sources=sources, **common)
+    if method == "invnn":
+        return inverted_nn(queries, keys, k, sources=sources, **common)
     return inverted_softmax(queries, keys, k, beta=beta, sources=sources, **common)
 
 
@@ -1062,6 +1358,9 @@ def best_matches(
     beta: float = 30.0,
     keep_prob: float = 1.0,
     generator: torch.Generator | None = None,
+    terms: tuple | None = None,
+    column_offset: int = 0,
+    n_columns: int | None = None,
     batch_size: int | None = None,
     tile_size: int | None = None,
     device=None,
@@ -1095,6 +1394,16 @@ def best_matches(
         Source of the dropout mask, on the device of the computation. The mask
         is drawn 2,048 rows of X at a time, so a seed gives the same matches
         whatever ``batch_size``.
+    terms : (array-like of shape (n_x,), array-like of shape (n_z,)), optional
+        Precomputed per-row terms, which skip their passes: for "csls"
+        ``(r_x, r_z)`` of :func:`csls_terms`; for "isf" the normalisers
+        ``(log sum_z exp(beta cos(x, z)), log sum_x exp(beta cos(x, z)))``.
+        Lets a shard of Z use terms taken over the whole Z
+        (:func:`xling.distributed.sharded_best_matches`).
+    column_offset, n_columns : int, optional
+        Z is the columns ``column_offset, ...`` of a problem with ``n_columns``
+        target rows: the dropout mask is drawn for all of them and this part
+        used, so that a shard gets the matches of the whole problem's mask.
     batch_size, tile_size, device
         As in :func:`knn`.
 
@@ -1112,7 +1421,7 @@ def best_matches(
     >>> m.forward_index.tolist(), m.pairs("intersection").tolist()
     ([1, 2, 0], [[0, 1], [1, 2], [2, 0]])
     """
-    _check_method(method)
+    _check_method(method, _MATCH_METHODS)
     knn_k = _check_k(knn_k, "knn_k")
     keep_prob = float(keep_prob)
     if not 0.0 < keep_prob <= 1.0:
@@ -1120,16 +1429,27 @@ def best_matches(
     dev = resolve_device(device)
     Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
     _check_pair(Xn, Zn, "X", "Z")
+    n_columns = Zn.shape[0] if n_columns is None else n_columns
+    if not 0 <= column_offset <= n_columns - Zn.shape[0]:
+        raise InputError(f"Expected 0 <= column_offset <= n_columns - {Zn.shape[0]} (the rows of Z), got "
+                         f"column_offset={column_offset} and n_columns={n_columns}")
+    if terms is not None:
+        if method == "nn":
+            raise InputError("Expected terms=None for method 'nn' (cosine has no per-row terms), got terms")
+        terms = (_key_terms(terms[0], Xn.shape[0], dev), _key_terms(terms[1], Zn.shape[0], dev))
     bq, bt = _sizes(dev, batch_size, tile_size)
-    drop = dict(keep_prob=keep_prob, generator=generator)
+    drop = dict(keep_prob=keep_prob, generator=generator, column_offset=column_offset, n_columns=n_columns)
     if method == "csls":
-        r_x, r_z = _fused_terms(Xn, Zn, knn_k, bq, bt)
+        r_x, r_z = terms if terms is not None else _fused_terms(Xn, Zn, knn_k, bq, bt)
         # C = 2 cos - r_x - r_z is the CSLS score itself, in both directions
         result = _best_both_ways(Xn, Zn, bq, bt, scale=2.0, x_bias=r_x, z_bias=r_z, **drop)
     elif method == "isf":
         beta = _check_beta(beta)
-        lz = _column_logsumexp(Xn, Zn, beta, bq, bt)
-        lx = _column_logsumexp(Zn, Xn, beta, bq, bt)
+        if terms is not None:
+            lx, lz = terms
+        else:
+            lz = _column_logsumexp(Xn, Zn, beta, bq, bt)
+            lx = _column_logsumexp(Zn, Xn, beta, bq, bt)
         fv, fi, bv, bi = _best_both_ways(Xn, Zn, bq, bt, scale=beta, x_bias=lx, z_bias=lz, **drop)
         # C = beta cos - lx - lz: each direction's score adds back the other side's normaliser
         result = fv + lx, fi, bv + lz, bi
@@ -1277,19 +1597,29 @@ def translate(
     KeyError
         Some words are not in ``src_emb`` (the message names up to ten).
     """
+    rows = translation_rows(src_emb, words)
+    if not len(rows):
+        return []
+    scores, idx = retrieve(
+        src_emb.vectors[rows], tgt_emb.vectors, k, method=method, knn_k=knn_k, beta=beta,
+        sources=src_emb.vectors, batch_size=batch_size, tile_size=tile_size, device=device,
+    )
+    return translations(tgt_emb, scores, idx)
+
+
+def translation_rows(src_emb, words) -> np.ndarray:
+    """Rows of ``words`` in ``src_emb``, for :func:`translate`; a KeyError names up to ten unknown words."""
     words = list(words)
     unknown = [w for w in words if w not in src_emb.word_to_index]
     if unknown:
         shown = ", ".join(repr(w) for w in unknown[:10])
         raise KeyError(f"Expected words from the source vocabulary, got {len(unknown)} unknown: {shown}")
-    if not words:
-        return []
-    rows = np.array([src_emb.word_to_index[w] for w in words])
-    scores, idx = retrieve(
-        src_emb.vectors[rows], tgt_emb.vectors, k, method=method, knn_k=knn_k, beta=beta,
-        sources=src_emb.vectors, batch_size=batch_size, tile_size=tile_size, device=device,
-    )
+    return np.array([src_emb.word_to_index[w] for w in words], dtype=np.int64)
+
+
+def translations(tgt_emb, scores: torch.Tensor, idx: torch.Tensor) -> list[list[tuple[str, float]]]:
+    """Retrieved ``(scores, indices)`` (n, k) as lists of ``(target word, score)``, for :func:`translate`."""
     return [
         [(tgt_emb.words[j], float(s)) for s, j in zip(scores[n].tolist(), idx[n].tolist())]
-        for n in range(len(words))
+        for n in range(len(idx))
     ]

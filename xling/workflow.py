@@ -31,9 +31,10 @@ from xling.lexicon import Lexicon
 logger = logging.getLogger(__name__)
 
 __all__ = ["align", "AlignResult", "build_mapper", "read_lexicon", "read_vectors", "train", "train_joint",
-           "check_joint_inputs", "demo", "example_translations", "RETRIEVAL_METHODS"]
+           "check_joint_inputs", "demo", "example_translations", "RETRIEVAL_METHODS",
+           "train_multilingual", "MultilingualResult"]
 
-RETRIEVAL_METHODS = ("nn", "csls", "isf")
+RETRIEVAL_METHODS = ("nn", "csls", "isf", "invnn")
 
 # A progress factory: called with a label, returns a context manager that
 # yields a callback receiving the iterative mappers' events.
@@ -228,6 +229,7 @@ def align(
     evals: Mapping[str, Lexicon | PathLike] | None = None,
     retrieval: Sequence[str] = ("nn", "csls"),
     oov: str = "exclude",
+    validation: Mapping[str, Lexicon | PathLike] | None = None,
     seed: int | None = 0,
     device=None,
     limit: int | None = None,
@@ -263,9 +265,14 @@ def align(
     evals : mapping str -> Lexicon or path, optional
         Test lexicon per source: BLI for each of ``retrieval`` goes into the
         report.
-    retrieval : sequence of {"nn", "csls", "isf"}
+    retrieval : sequence of {"nn", "csls", "isf", "invnn"}
     oov : {"exclude", "wrong"}
         Test words without vectors: excluded (MUSE, VecMap) or wrong (RCSLS).
+    validation : mapping str -> Lexicon or path, optional
+        Held-out lexicon per source (VecMap's ``--validation``): iterative
+        methods record its P@1 by NN and CSLS after every iteration in the
+        history (report.json and the HTML report plot it); the others ignore
+        it, with a warning.
     seed : int, optional
     device : str, optional
         Where the solvers and retrieval run (None: CUDA when present).
@@ -312,9 +319,14 @@ def align(
     bad = [r for r in retrieval if r not in RETRIEVAL_METHODS]
     if bad or not retrieval:
         raise XlingError(f"Expected retrieval methods from {', '.join(RETRIEVAL_METHODS)}, got {list(retrieval)}")
-    lexicons, evals = dict(lexicons or {}), dict(evals or {})
+    lexicons, evals, validation = dict(lexicons or {}), dict(evals or {}), dict(validation or {})
     sources = [lang for lang in spaces if lang != target]
-    for name, given in (("lexicon", lexicons), ("test lexicon", evals)):
+    from xling import distributed
+
+    checked = [("lexicon", lexicons), ("test lexicon", evals)]
+    if not distributed.splitting_sources():  # one source of a split sees every source's validation lexicon
+        checked.append(("validation lexicon", validation))
+    for name, given in checked:
         unknown = sorted(set(given) - set(sources))
         if unknown:
             raise XlingError(f"Expected {name}s keyed by source languages {sources}, got {unknown}")
@@ -325,6 +337,13 @@ def align(
         if missing:
             raise XlingError(f"Method {method_name!r} needs a seed lexicon for every source; none for {missing}")
     read_options = dict(read_options or {})
+    from xling import distributed
+
+    if distributed.current_group() is not None and not distributed.splitting_sources():
+        # inside xling.distributed.scope(group) (e.g. under torchrun): the sources are spread over the ranks
+        return distributed.align(spaces, target, lexicons, method=method, params=params, evals=evals,
+                                 retrieval=retrieval, oov=oov, validation=validation, seed=seed, device=device, limit=limit,
+                                 lexicon_case=lexicon_case, read_options=read_options, progress=progress)
     tgt = _as_embeddings(spaces[target], limit, read_options, progress)
     report = {
         "kind": "align", "xling_version": __version__, "method": method_name, "seed": seed,
@@ -353,10 +372,21 @@ def align(
             pairs, coverage = lexicon.to_pairs(src, tgt, min_pairs=mapper.min_pairs, name=name)
             entry.update(lexicon=name, pairs_used=int(len(pairs)), lexicon_coverage=coverage.as_dict())
             _warn_if_underdetermined(entry, name, pairs, src.dim, method_name)
+        fit_params = {}
+        if lang in validation:
+            val_lexicon, name = _as_lexicon(validation[lang], src, tgt, lexicon_case)
+            fit_params["validation"], coverage = val_lexicon.to_pairs(src, tgt, name=name)
+            entry.update(validation_lexicon=name, validation_coverage=coverage.as_dict())
+            if not mapper.uses_validation:
+                message = (f"{name}: method {method_name!r} has no iterations to validate; the validation lexicon "
+                           "is not used (iterative methods: selflearning, rcsls, maxmargin, adversarial, ...)")
+                logger.warning(message)
+                entry.setdefault("warnings", []).append(message)
         start = time.perf_counter()
         logger.info("mapping %s (%d words) onto %s (%d words) with %s", lang, len(src), target, len(tgt), method_name)
         with _progress_for(mapper, progress, f"aligning {lang}→{target} ({method_name})"):
-            mapper.fit(src.vectors, tgt.vectors, pairs, src_words=src.words, tgt_words=tgt.words)
+            distributed.fit(mapper, src.vectors, tgt.vectors, pairs, src_words=src.words, tgt_words=tgt.words,
+                            group=distributed.current_group(), **fit_params)
         entry["fit_seconds"] = round(time.perf_counter() - start, 3)
         entry["n_iter"] = int(getattr(mapper, "n_iter_", 0))
         if getattr(mapper, "history_", None):
@@ -365,11 +395,8 @@ def align(
             entry["diagnosis"] = jsonable(mapper.diagnosis_)
         alignment = mapper.to_alignment(lang, target, method_name)
         tgt_mapped = alignment.apply_target(tgt)
-        if target in mapped and not np.allclose(tgt_mapped.vectors, mapped[target].vectors, atol=1e-4):
-            raise XlingError(
-                f"Method {method_name!r} moves the target space differently for each source ({lang}); "
-                "use a one-sided method (e.g. procrustes, lstsq, rcsls) to align several sources to one hub"
-            )
+        if target in mapped:
+            check_same_hub(method_name, lang, tgt_mapped, mapped[target])
         mapped.setdefault(target, tgt_mapped)
         mapped[lang] = alignment.apply(src)
         alignments[lang], mappers[lang] = alignment, mapper
@@ -387,6 +414,15 @@ def align(
         report["sources"][lang] = entry
     embeddings = {lang: mapped[lang] for lang in spaces}
     return AlignResult(target=target, alignments=alignments, mappers=mappers, embeddings=embeddings, report=report)
+
+
+def check_same_hub(method: str, lang: str, tgt_mapped: Embeddings, hub: Embeddings) -> None:
+    """Raise unless source ``lang``'s map leaves the target where the first source's map put it (the hub)."""
+    if not np.allclose(tgt_mapped.vectors, hub.vectors, atol=1e-4):
+        raise XlingError(
+            f"Method {method!r} moves the target space differently for each source ({lang}); "
+            "use a one-sided method (e.g. procrustes, lstsq, rcsls) to align several sources to one hub"
+        )
 
 
 def _warn_if_underdetermined(entry: dict, name: str, pairs: np.ndarray, dim: int, method: str) -> None:
@@ -561,6 +597,107 @@ def check_joint_inputs(cls, *, src_mono: bool, tgt_mono: bool, parallel: bool, d
         raise XlingError(f"{name} takes aligned documents (--documents), and no lexicon or parallel sentences")
     if kind == "lexicon" and (parallel or not lexicon):
         raise XlingError(f"{name} takes a lexicon (--lexicon; optionally --documents), not parallel sentences")
+
+
+@dataclass
+class MultilingualResult:
+    """What :func:`train_multilingual` returns.
+
+    Attributes
+    ----------
+    trainer : BaseMultilingualTrainer
+        The fitted trainer.
+    embeddings : dict str -> Embeddings
+        Every language in the shared space.
+    report : dict
+        JSON-serialisable: method, inputs, settings, seconds, history (and the clusters of multiCluster).
+    """
+
+    trainer: object
+    embeddings: dict[str, Embeddings]
+    report: dict = field(default_factory=dict)
+
+    def save(self, out_dir: PathLike) -> list[str]:
+        """Write ``<lang>.vec`` for every language and ``report.json`` into ``out_dir`` as one set.
+
+        Staged as in :meth:`AlignResult.save`: after a failure or Ctrl-C the
+        folder holds exactly the files it held before. Returns the file names.
+        """
+        self.report["files"] = [f"{lang}.vec" for lang in self.embeddings] + ["report.json"]
+        with staged_outputs(out_dir) as stage:
+            for lang, emb in self.embeddings.items():
+                emb.write(stage / f"{lang}.vec")
+            write_json(stage / "report.json", self.report)
+        return self.report["files"]
+
+
+def train_multilingual(trainer, corpora: Mapping[str, PathLike], lexicons: Mapping[tuple[str, str], PathLike], *,
+                       lowercase: bool = True, max_lines: int | None = None, lexicon_case: str = "auto",
+                       out_dir: PathLike | None = None, progress: Progress | None = None) -> MultilingualResult:
+    """Fit a multilingual trainer of :data:`xling.train.MULTILINGUAL_TRAINERS` on files.
+
+    Parameters
+    ----------
+    trainer : BaseMultilingualTrainer (configured, unfitted)
+    corpora : mapping str -> path
+        Each language's monolingual text (one sentence or paragraph per line).
+    lexicons : mapping (str, str) -> path
+        ``lexicons[(a, b)]``: translations of ``a`` words into ``b`` words;
+        lower-cased with ``lowercase`` text unless ``lexicon_case="keep"``.
+    lowercase, max_lines
+        As in :class:`xling.LineCorpus` (``max_lines`` per corpus).
+    lexicon_case : {"auto", "lower", "keep"}
+    out_dir : path, optional
+        Checked before anything is read and written at the end (:meth:`MultilingualResult.save`).
+    progress : callable, optional
+        See :func:`align`.
+
+    Returns
+    -------
+    MultilingualResult
+
+    Raises
+    ------
+    XlingError
+        A lexicon naming a language with no corpus (before any file is read),
+        an unwritable ``out_dir``, or the trainer's own input errors.
+    """
+    from xling import __version__
+    from xling._utils import check_output_dir, check_output_file
+    from xling.corpus import LineCorpus
+    from xling.train._base import check_multilingual_inputs
+
+    if lexicon_case not in ("auto", "lower", "keep"):
+        raise XlingError(f"Expected lexicon case 'auto', 'lower' or 'keep', got {lexicon_case!r}")
+    # the language names alone first, so a typo fails before any file is read
+    check_multilingual_inputs({lang: [] for lang in corpora}, {key: Lexicon() for key in lexicons})
+    if out_dir is not None:
+        check_output_dir(out_dir)
+        for name in [f"{lang}.vec" for lang in corpora] + ["report.json"]:
+            check_output_file(Path(out_dir) / name)
+    texts = {lang: LineCorpus(path, lowercase=lowercase, max_lines=max_lines) for lang, path in corpora.items()}
+    lower = lexicon_case == "lower" or (lexicon_case == "auto" and lowercase)
+    lexs = {key: (Lexicon.read(path).lower() if lower else Lexicon.read(path)) for key, path in lexicons.items()}
+    from xling.train import MULTILINGUAL_TRAINERS
+
+    cls = type(trainer)
+    name = next((key for key, value in MULTILINGUAL_TRAINERS.items() if value is cls), cls.__name__)
+    report = {"kind": "train-multi", "xling_version": __version__, "method": name,
+              "corpora": {lang: str(path) for lang, path in corpora.items()},
+              "lexicons": {f"{a}-{b}": str(path) for (a, b), path in lexicons.items()},
+              "settings": jsonable(settings_of(trainer))}
+    start = time.perf_counter()
+    with _progress_for(trainer, progress, f"training {cls.__name__} ({', '.join(corpora)})"):
+        trainer.fit(texts, lexs)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    report["n_words"] = {lang: len(emb) for lang, emb in trainer.embeddings_.items()}
+    if getattr(trainer, "clusters_", None) is not None:
+        report["clusters"] = jsonable(trainer.clusters_.summary())
+    report["history"] = jsonable(getattr(trainer, "history_", []))
+    result = MultilingualResult(trainer, dict(trainer.embeddings_), report)
+    if out_dir is not None:
+        result.save(out_dir)
+    return result
 
 
 DEMO_SEED_LEXICON = "en-es/en-es.0-5000.tsv"

@@ -192,6 +192,7 @@ def test_every_mapper_has_one_fit_signature_and_checks_the_input_width(name, dat
         ("pairs", inspect.Parameter.POSITIONAL_OR_KEYWORD, None),
         ("src_words", inspect.Parameter.KEYWORD_ONLY, None),
         ("tgt_words", inspect.Parameter.KEYWORD_ONLY, None),
+        ("validation", inspect.Parameter.KEYWORD_ONLY, None),
     ]
     assert "transform" not in vars(MAPPERS[name]) and "transform_target" not in vars(MAPPERS[name])
     m = fit(make(name), X, Z, pairs)
@@ -225,3 +226,37 @@ def test_alignment_files_that_are_not_ours_or_too_new_are_refused(data, tmp_path
     np.savez(missing, **{k: v for k, v in arrays.items() if k != "source_matrix"})
     with pytest.raises(FormatError, match="missing.npz: Expected the source side's 'source_matrix'"):
         Alignment.load(missing)
+
+
+@pytest.mark.parametrize("name", sorted(MAPPERS))
+def test_validation_pairs_are_scored_per_iteration_or_ignored(name, data):
+    # held-out rows 100..199 (the seed pairs are rows 0..99): the iterative solvers log their P@1
+    # every iteration (VecMap's --validation); the others fit exactly the same map without them
+    X, Z, pairs = data
+    validation = np.stack([np.arange(100, 200), np.arange(100, 200)], axis=1)
+    m = make(name, **({"n_epochs": 40} if name == "maxmargin" else {}))  # from a random start it needs the epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m.fit(X, Z, pairs if m.supervised else None, validation=validation)
+    steps = [e for e in m.history_ if e.get("phase") != "diagnosis"]
+    if not m.uses_validation:
+        assert not any(k.startswith("val_") for e in m.history_ for k in e)
+        np.testing.assert_array_equal(m.x_map_, fit(make(name), X, Z, pairs).x_map_)
+        return
+    assert steps and all({"val_nn_p@1", "val_csls_p@1"} <= set(e) for e in steps)
+    assert all(0.0 <= e[key] <= 1.0 for e in steps for key in ("val_nn_p@1", "val_csls_p@1"))
+    if m.supervised:
+        # Z is a rotation of X plus 1% noise: the held-out words translate right
+        assert steps[-1]["val_nn_p@1"] > 0.9 and steps[-1]["val_csls_p@1"] > 0.9
+    if name in ("rcsls", "maxmargin"):  # their last iteration's map is the fitted one: brute-force NN agrees
+        Y, W = m.transform(X), m.transform_target(Z)
+        cos = (Y / np.linalg.norm(Y, axis=1, keepdims=True)) @ (W / np.linalg.norm(W, axis=1, keepdims=True)).T
+        assert steps[-1]["val_nn_p@1"] == pytest.approx((cos[100:200].argmax(axis=1) == np.arange(100, 200)).mean())
+
+
+def test_bad_validation_pairs_are_named(data):
+    X, Z, pairs = data
+    with pytest.raises(ValueError, match="validation: Expected pair indices within X rows"):
+        make("rcsls").fit(X, Z, pairs, validation=[[0, 500]])
+    with pytest.raises(ValueError, match=r"validation: Expected pairs of shape \(n_pairs, 2\)"):
+        make("procrustes").fit(X, Z, pairs, validation=[1, 2, 3])

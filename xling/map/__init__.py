@@ -11,6 +11,7 @@ from xling.map.adversarial import Adversarial, AdversarialAutoencoder
 from xling.map.cca import CCA
 from xling.map.lstsq import LeastSquares
 from xling.map.maxmargin import MaxMargin
+from xling.map.multicca import MultiCCA
 from xling.map.multistep import MultiStep
 from xling.map.presets import PRESETS
 from xling.map.procrustes import Procrustes, orthogonal_procrustes
@@ -21,6 +22,7 @@ MAPPERS = {
     "procrustes": Procrustes,
     "lstsq": LeastSquares,
     "cca": CCA,
+    "multicca": MultiCCA,
     "multistep": MultiStep,
     "maxmargin": MaxMargin,
     "rcsls": RCSLS,
@@ -36,6 +38,7 @@ __all__ = [
     "Procrustes",
     "LeastSquares",
     "CCA",
+    "MultiCCA",
     "MultiStep",
     "MaxMargin",
     "RCSLS",

@@ -7,13 +7,17 @@ of dimension k. One-sided solvers keep ``z_map_`` the identity.
 Contract (scikit-learn style)
 -----------------------------
 * ``__init__`` only stores hyperparameters.
-* ``fit(X, Z, pairs=None, *, src_words=None, tgt_words=None) -> self`` for
-  every mapper: X (n_x, d_x), Z (n_z, d_z); ``pairs`` an (n, 2) int array of
+* ``fit(X, Z, pairs=None, *, src_words=None, tgt_words=None, validation=None) -> self``
+  for every mapper: X (n_x, d_x), Z (n_z, d_z); ``pairs`` an (n, 2) int array of
   (row in X, row in Z). ``None`` pairs row i with row i for supervised solvers
   and means "no supervision" for unsupervised ones. ``src_words``/``tgt_words``
   (the words of the rows) are used by the solvers that need them (seeds from
   identical spellings, the spelling check) and ignored by the others, so a
-  caller can always pass them. All validation happens here.
+  caller can always pass them. ``validation``, row pairs of a held-out
+  lexicon, is the same: the iterative solvers (``uses_validation``) record
+  its P@1 by NN and CSLS in every iteration's ``history_`` entry
+  (``val_nn_p@1``, ``val_csls_p@1``; VecMap's ``--validation``), the others
+  ignore it. All validation happens here.
 * The fitted state of every mapper is, per side, a normalisation, an optional
   shift and a matrix (:class:`xling.alignment.AlignmentSide`):
   ``x_normalizer_``, ``x_mean_`` (None when there is no shift) and ``x_map_``
@@ -29,6 +33,8 @@ Contract (scikit-learn style)
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -39,7 +45,14 @@ from xling.alignment import Alignment, AlignmentSide
 from xling.exceptions import InputError, InputTypeError, NotEnoughDataError
 from xling.preprocessing import Normalizer
 
-__all__ = ["BaseMapper", "check_pairs"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["BaseMapper", "check_pairs", "VALIDATION_ROWS"]
+
+# Validation P@1 retrieves among the first rows of each side: this many, or up to
+# the rarest validation word (a full 200k x 200k CSLS pass per iteration would
+# cost more than most iterations themselves).
+VALIDATION_ROWS = 20_000
 
 
 def check_pairs(pairs, n_x: int, n_z: int, min_pairs: int = 1) -> np.ndarray:
@@ -73,13 +86,17 @@ class BaseMapper(BaseEstimator):
         Fewest seed pairs accepted.
     same_dim : bool
         True when the solver needs d_x == d_z.
+    uses_validation : bool
+        True for the iterative solvers, which log the P@1 of ``fit``'s
+        ``validation`` pairs per iteration.
     """
 
     supervised = True
     min_pairs = 2
     same_dim = True
+    uses_validation = False
 
-    def fit(self, X, Z, pairs=None, *, src_words=None, tgt_words=None) -> "BaseMapper":
+    def fit(self, X, Z, pairs=None, *, src_words=None, tgt_words=None, validation=None) -> "BaseMapper":
         """Learn the maps.
 
         Parameters
@@ -89,6 +106,10 @@ class BaseMapper(BaseEstimator):
         pairs : array-like of shape (n_pairs, 2) or None
         src_words, tgt_words : sequence of str, optional
             The words of the rows of X and Z; ignored by solvers that do not use them.
+        validation : array-like of shape (n_val, 2), optional
+            Held-out (row in X, row in Z) pairs, several per source row for
+            several translations; solvers with ``uses_validation`` record
+            their P@1 in ``history_`` after every iteration, the others ignore them.
 
         Returns
         -------
@@ -109,6 +130,12 @@ class BaseMapper(BaseEstimator):
             pairs = np.stack([np.arange(len(X)), np.arange(len(X))], axis=1)
         if pairs is not None:
             pairs = check_pairs(pairs, len(X), len(Z), self.min_pairs)
+        self._validation = None
+        if validation is not None:
+            try:
+                self._validation = check_pairs(validation, len(X), len(Z), 1)
+            except (InputError, NotEnoughDataError) as exc:
+                raise type(exc)(f"validation: {exc}") from None
         steps = getattr(self, "normalize", None)
         self.x_normalizer_ = Normalizer(steps)
         self.z_normalizer_ = Normalizer(steps)
@@ -142,6 +169,32 @@ class BaseMapper(BaseEstimator):
         ``progress`` (0..1) and the metrics of the step.
         """
         emit(self, make_event(phase, step, total, progress, **metrics))
+
+    def _validation_rows(self, n_x: int, n_z: int) -> tuple[int, int]:
+        """Leading rows of X and Z that the validation step maps ((0, 0) without validation pairs).
+
+        ``VALIDATION_ROWS`` of each side, or up to the rarest validation word.
+        """
+        V = getattr(self, "_validation", None)
+        if V is None:
+            return 0, 0
+        return (min(n_x, max(VALIDATION_ROWS, int(V[:, 0].max()) + 1)),
+                min(n_z, max(VALIDATION_ROWS, int(V[:, 1].max()) + 1)))
+
+    def _validation_metrics(self, Y, W, device=None) -> dict:
+        """P@1 of the validation pairs by NN and CSLS: ``{"val_nn_p@1", "val_csls_p@1"}``; {} without them.
+
+        ``Y`` and ``W`` are the current mapped first rows of X and Z (see
+        :meth:`_validation_rows`); the CSLS terms are taken within them.
+        """
+        V = getattr(self, "_validation", None)
+        if V is None:
+            return {}
+        from xling.evaluate import pairs_precision
+
+        scores = pairs_precision(Y, W, V, methods=("nn", "csls"), knn_k=getattr(self, "knn_k", 10), device=device)
+        logger.info("validation P@1: nn %.4f, csls %.4f (%d pairs)", scores["nn"], scores["csls"], len(V))
+        return {f"val_{method}_p@1": value for method, value in scores.items()}
 
     def transform(self, X):
         """Map source vectors, shape (n, d_x) -> (n, k)."""

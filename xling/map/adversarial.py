@@ -98,7 +98,9 @@ class Adversarial(BaseMapper):
     callbacks : sequence of callables
         Called with one event per epoch and refinement round (schema of
         :mod:`xling._progress`: ``phase`` "adversarial" or "refinement", ``step``,
-        ``total``, ``progress``; metrics ``criterion``, ``dis_loss``, ``n_pairs``).
+        ``total``, ``progress``; metrics ``criterion``, ``dis_loss``, ``n_pairs``,
+        and ``val_nn_p@1``, ``val_csls_p@1`` when ``fit`` has ``validation``
+        pairs: they are logged, never used for model selection).
 
     Attributes
     ----------
@@ -116,6 +118,7 @@ class Adversarial(BaseMapper):
     """
 
     supervised = False
+    uses_validation = True
     _autoencoder = False
 
     def __init__(
@@ -181,7 +184,7 @@ class Adversarial(BaseMapper):
             raise InputError(f"Expected 0 <= dis_smooth < 0.5, got {self.dis_smooth}")
 
     def fit(self, X, Z, pairs=None, *, src_words: Sequence[str] | None = None,
-            tgt_words: Sequence[str] | None = None) -> "Adversarial":
+            tgt_words: Sequence[str] | None = None, validation=None) -> "Adversarial":
         """Learn the map without a seed lexicon, then diagnose it.
 
         Parameters
@@ -196,12 +199,15 @@ class Adversarial(BaseMapper):
             The words of the rows of X and Z. Not used for learning; with them
             the diagnosis adds a spelling check (words written alike on both
             sides should mostly translate to themselves after a right map).
+        validation : array-like of shape (n_val, 2), optional
+            Held-out (row in X, row in Z) pairs scored after every epoch and
+            refinement round (P@1 in ``history_``); never used to select W.
 
         Returns
         -------
         self
         """
-        super().fit(X, Z, pairs, src_words=src_words, tgt_words=tgt_words)
+        super().fit(X, Z, pairs, src_words=src_words, tgt_words=tgt_words, validation=validation)
         conclude(self, X, Z, src_words, tgt_words, cut=self.refinement_max_rank)
         return self
 
@@ -244,7 +250,7 @@ class Adversarial(BaseMapper):
                 best, best_W, best_pairs = value, W.clone(), pairs_r
             logger.info("refinement %d/%d: %d mutual pairs, criterion %.4f", r, self.n_refinement, len(pairs_r), value)
             self._emit("refinement", self.n_epochs + r, total, (self.n_epochs + r) / total, criterion=value,
-                       n_pairs=int(len(pairs_r)))
+                       n_pairs=int(len(pairs_r)), **self._validation_of(Xt, Zt, W))
         self.n_iter_ = len(self.history_)
         self.criterion_ = best
         if best_pairs is None:
@@ -255,6 +261,11 @@ class Adversarial(BaseMapper):
             self.diagnosis_ = diagnose_dictionary(X[:cut], Z[:cut], best_pairs, rng=rng, knn_k=self.knn_k, device=device)
         self.x_map_ = best_W.cpu().numpy()
         self.z_map_ = np.eye(Z.shape[1])
+
+    def _validation_of(self, Xt, Zt, W) -> dict:
+        """Validation P@1 of the map W (empty without validation pairs)."""
+        vx, vz = self._validation_rows(len(Xt), len(Zt))
+        return self._validation_metrics(Xt[:vx] @ W, Zt[:vz], Xt.device) if vx else {}
 
     def _adversarial(self, Xt, Zt, W0, gen, torch_seed, criterion, total):
         device, d = Xt.device, Xt.shape[1]
@@ -318,7 +329,8 @@ class Adversarial(BaseMapper):
                 dis_loss = dis_total / (steps * self.dis_steps)
                 logger.info("adversarial epoch %d/%d: discriminator loss %.4f, criterion %.4f",
                             epoch, self.n_epochs, dis_loss, value)
-                self._emit("adversarial", epoch, total, epoch / total, criterion=value, dis_loss=dis_loss)
+                self._emit("adversarial", epoch, total, epoch / total, criterion=value, dis_loss=dis_loss,
+                           **self._validation_of(Xt, Zt, W.detach()))
         return W.detach(), best_W, best
 
 

@@ -8,7 +8,7 @@ import scipy.linalg
 from xling.exceptions import InputError, NotEnoughDataError
 from xling.map._base import BaseMapper
 
-__all__ = ["CCA"]
+__all__ = ["CCA", "canonical_directions"]
 
 
 def inverse_sqrt(C: np.ndarray, reg: float = 0.0) -> np.ndarray:
@@ -27,6 +27,58 @@ def sqrtm_psd(C: np.ndarray) -> np.ndarray:
     """Symmetric square root of a PSD matrix (negative round-off clipped)."""
     w, V = scipy.linalg.eigh(C)
     return (V * np.sqrt(np.clip(w, 0, None))) @ V.T
+
+
+def canonical_directions(A: np.ndarray, B: np.ndarray, reg: float = 0.0):
+    """Regularised CCA of paired rows: the shift and the canonical directions of each side.
+
+    The one CCA solver of xling (:class:`CCA`, :class:`xling.map.MultiCCA`).
+    The rows are centred by their means (rounded to float32, the shift that
+    ``transform`` applies), both covariance matrices are regularised by
+    ``reg · (tr C / d) · I`` and whitened, and the SVD of the whitened
+    cross-covariance gives the directions, in decreasing order of correlation.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, d_a)
+    B : ndarray of shape (n, d_b)
+        Row i of ``A`` is paired with row i of ``B``.
+    reg : float
+        Relative ridge >= 0.
+
+    Returns
+    -------
+    a_mean : ndarray of shape (d_a,), float32
+    b_mean : ndarray of shape (d_b,), float32
+    Ta : ndarray of shape (d_a, r), float64
+    Tb : ndarray of shape (d_b, r), float64
+        Projections onto the r = min(d_a, d_b) canonical directions:
+        ``(A - a_mean) @ Ta`` and ``(B - b_mean) @ Tb`` have identity
+        covariance (up to the ridge) and column-wise correlations ``s``.
+    s : ndarray of shape (r,)
+        Canonical correlations, decreasing.
+
+    Raises
+    ------
+    NotEnoughDataError
+        ``reg == 0`` with no more pairs than dimensions.
+    """
+    if reg < 0:
+        raise InputError(f"Expected reg >= 0, got {reg}")
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    if reg == 0 and len(A) <= max(A.shape[1], B.shape[1]):
+        raise NotEnoughDataError(
+            f"Expected more pairs ({len(A)}) than dimensions ({max(A.shape[1], B.shape[1])}) for "
+            "unregularised CCA; set reg > 0"
+        )
+    a_mean, b_mean = A.mean(axis=0).astype(np.float32), B.mean(axis=0).astype(np.float32)
+    A, B = A - a_mean, B - b_mean
+    Wa = inverse_sqrt(A.T @ A, reg)
+    Wb = inverse_sqrt(B.T @ B, reg)
+    # canonical directions: SVD of the whitened cross-covariance
+    U, s, Vt = scipy.linalg.svd(Wa @ (A.T @ B) @ Wb, full_matrices=False, lapack_driver="gesdd")
+    return a_mean, b_mean, Wa @ U, Wb @ Vt.T, s
 
 
 class CCA(BaseMapper):
@@ -81,24 +133,10 @@ class CCA(BaseMapper):
     def _fit(self, X, Z, pairs):
         if not 0.0 < self.keep <= 1.0:
             raise InputError(f"Expected keep in (0, 1], got {self.keep}")
-        if self.reg < 0:
-            raise InputError(f"Expected reg >= 0, got {self.reg}")
-        A = X[pairs[:, 0]].astype(np.float64)
-        B = Z[pairs[:, 1]].astype(np.float64)
-        if self.reg == 0 and len(A) <= max(A.shape[1], B.shape[1]):
-            raise NotEnoughDataError(
-                f"Expected more pairs ({len(A)}) than dimensions ({max(A.shape[1], B.shape[1])}) for "
-                "unregularised CCA; set reg > 0"
-            )
         # kept as the fitted shift of each side: transform applies (normalise(A) - mean) @ map
-        self.x_mean_, self.z_mean_ = A.mean(axis=0).astype(np.float32), B.mean(axis=0).astype(np.float32)
-        A, B = A - self.x_mean_, B - self.z_mean_
-        Wa = inverse_sqrt(A.T @ A, self.reg)
-        Wb = inverse_sqrt(B.T @ B, self.reg)
-        # canonical directions: SVD of the whitened cross-covariance
-        U, s, Vt = scipy.linalg.svd(Wa @ (A.T @ B) @ Wb, full_matrices=False, lapack_driver="gesdd")
+        self.x_mean_, self.z_mean_, Ta, Tb, s = canonical_directions(X[pairs[:, 0]], Z[pairs[:, 1]], self.reg)
         k = max(1, int(round(self.keep * len(s))))
         self.correlations_ = s[:k]
-        self.x_map_ = Wa @ U[:, :k]
-        self.z_map_ = Wb @ Vt[:k].T
+        self.x_map_ = Ta[:, :k]
+        self.z_map_ = Tb[:, :k]
         self.n_iter_ = 1

@@ -59,7 +59,8 @@ class MaxMargin(BaseMapper):
         None picks CUDA when available.
     random_state : int, optional
     callbacks : sequence of callables
-        Called with one event per epoch (schema of :mod:`xling._progress`; metric ``loss``).
+        Called with one event per epoch (schema of :mod:`xling._progress`; metric ``loss``,
+        and ``val_nn_p@1``, ``val_csls_p@1`` when ``fit`` has ``validation`` pairs).
 
     Attributes
     ----------
@@ -82,6 +83,7 @@ class MaxMargin(BaseMapper):
     """
 
     same_dim = False
+    uses_validation = True
 
     def __init__(
         self,
@@ -132,6 +134,7 @@ class MaxMargin(BaseMapper):
         W = torch.nn.Parameter(W0[: X.shape[1], : Z.shape[1]].contiguous())
         opt = torch.optim.Adam([W], lr=self.lr)
         n, k = len(pairs), self.n_negatives
+        vx, vz = self._validation_rows(len(X), len(Z))
         for epoch in range(self.n_epochs):
             order = torch.randperm(n, generator=gen, device=device)
             total = 0.0
@@ -152,7 +155,8 @@ class MaxMargin(BaseMapper):
                 opt.step()
                 total += loss.item() * len(idx)
             logger.info("max-margin epoch %d/%d: loss %.4f", epoch + 1, self.n_epochs, total / n)
-            self._emit("train", epoch + 1, self.n_epochs, (epoch + 1) / self.n_epochs, loss=total / n)
+            val = self._validation_metrics(Xt[:vx] @ W.detach(), Zt[:vz], device) if vx else {}
+            self._emit("train", epoch + 1, self.n_epochs, (epoch + 1) / self.n_epochs, loss=total / n, **val)
         self.n_iter_ = self.n_epochs
         self.x_map_ = W.detach().cpu().numpy()
         self.z_map_ = np.eye(Z.shape[1])

@@ -53,7 +53,8 @@ class RCSLS(BaseMapper):
     device : str, optional
     callbacks : sequence of callables
         Called with one event per iteration (schema of :mod:`xling._progress`;
-        metrics ``loss``, ``lr``).
+        metrics ``loss``, ``lr``, and ``val_nn_p@1``, ``val_csls_p@1`` when
+        ``fit`` has ``validation`` pairs).
 
     Attributes
     ----------
@@ -68,6 +69,8 @@ class RCSLS(BaseMapper):
     Notes
     -----
     Deterministic (full batch, exact neighbours): there is no random state.
+    ``fit(..., validation=pairs)`` scores the map of every iteration on
+    held-out pairs (see :class:`~xling.map.BaseMapper`).
 
     Examples
     --------
@@ -78,6 +81,8 @@ class RCSLS(BaseMapper):
     >>> m.x_map_.shape
     (10, 10)
     """
+
+    uses_validation = True
 
     def __init__(
         self,
@@ -128,6 +133,7 @@ class RCSLS(BaseMapper):
         lr = self.lr
         loss, grad = loss_and_grad(W)
         self.initial_loss_ = loss
+        vx, vz = self._validation_rows(len(X), len(Z))
         for it in range(1, self.n_iter + 1):
             W_new = self._project(W - lr * grad)
             new_loss, new_grad = loss_and_grad(W_new)
@@ -138,7 +144,8 @@ class RCSLS(BaseMapper):
             else:
                 W, loss, grad = W_new, new_loss, new_grad
             logger.info("rcsls iteration %d/%d: loss %.5f, lr %.3g", it, self.n_iter, loss, lr)
-            self._emit("train", it, self.n_iter, it / self.n_iter, loss=loss, lr=lr)
+            val = self._validation_metrics(Xt[:vx] @ W, Zt[:vz], device) if vx else {}
+            self._emit("train", it, self.n_iter, it / self.n_iter, loss=loss, lr=lr, **val)
         self.n_iter_ = self.n_iter
         self.x_map_ = W.cpu().numpy()
         self.z_map_ = np.eye(Z.shape[1])

@@ -11,13 +11,14 @@ from typing import Sequence
 import numpy as np
 from sklearn.base import clone
 
+from xling import distributed
 from xling._utils import check_random_state, resolve_device, torch_generator
 from xling.exceptions import ConvergenceWarning, InputError, NotEnoughDataError
 from xling.map._base import BaseMapper
 from xling.map._diagnosis import conclude, diagnose_dictionary
 from xling.map.procrustes import Procrustes
 from xling.preprocessing import Normalizer
-from xling.retrieval import DIRECTIONS, best_matches, induce_pairs
+from xling.retrieval import DIRECTIONS, induce_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,8 @@ class SelfLearning(BaseMapper):
     callbacks : sequence of callables
         Called with one event per iteration (schema of :mod:`xling._progress`,
         ``total`` = ``max_iter``, an upper bound; metrics ``objective``,
-        ``n_pairs``, ``keep_prob``), then one with ``phase="diagnosis"``.
+        ``n_pairs``, ``keep_prob``, and ``val_nn_p@1``, ``val_csls_p@1`` when
+        ``fit`` has ``validation`` pairs), then one with ``phase="diagnosis"``.
 
     Attributes
     ----------
@@ -255,10 +257,17 @@ class SelfLearning(BaseMapper):
 
     same_dim = _SubMapperSameDim()  # type: ignore[assignment]
 
+    # Inside xling.distributed.scope(group), every rank fits: the induction step splits the targets by
+    # rows over the ranks, and the closed-form fits run on the first rank, which sends them to the others.
+    fits_sharded = True
+
     def _sub_mapper(self) -> BaseMapper:
         return Procrustes() if self.mapper is None else self.mapper
 
-    def fit(self, X, Z, pairs=None, *, src_words: Sequence[str] | None = None, tgt_words: Sequence[str] | None = None):
+    uses_validation = True
+
+    def fit(self, X, Z, pairs=None, *, src_words: Sequence[str] | None = None, tgt_words: Sequence[str] | None = None,
+            validation=None):
         """Learn the maps.
 
         Parameters
@@ -272,6 +281,9 @@ class SelfLearning(BaseMapper):
             The words of the rows of X and Z; required by ``seed="identical"``
             and ``seed="numerals"`` and unused by the other seeds (so that a
             caller may always pass them).
+        validation : array-like of shape (n_val, 2), optional
+            Held-out (row in X, row in Z) pairs: each iteration's map is
+            scored on them (P@1 by NN and CSLS, in ``history_``).
 
         Returns
         -------
@@ -296,7 +308,7 @@ class SelfLearning(BaseMapper):
             pairs = found
         if self.seed == "unsupervised" and pairs is not None:
             raise InputError("Expected pairs=None with seed='unsupervised' (it uses no bilingual signal)")
-        super().fit(X, Z, pairs, src_words=src_words, tgt_words=tgt_words)
+        super().fit(X, Z, pairs, src_words=src_words, tgt_words=tgt_words, validation=validation)
         # Spelling check where it is not circular: identical-string seeds would grade
         # themselves, and numeral seeds are left out of it.
         spelled = self.seed in ("unsupervised", "numerals") and src_words is not None and tgt_words is not None
@@ -319,15 +331,16 @@ class SelfLearning(BaseMapper):
             raise InputError(f"Expected max_iter >= 1, got {self.max_iter}")
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
-        gen = torch_generator(rng, device)
+        gen = torch_generator(rng, device)  # seeded alike on every rank, so the dropout masks agree
         base = self._sub_mapper()
+        group = distributed.current_group()  # None: one process
         if pairs is None:
             steps = base.get_params().get("normalize")
             Nx = Normalizer(steps).fit_transform(X[: self.init_cutoff])
             Nz = Normalizer(steps).fit_transform(Z[: self.init_cutoff])
-            pairs = similarity_distribution_pairs(
+            pairs = distributed.on_root(lambda: similarity_distribution_pairs(
                 Nx, Nz, cutoff=self.init_cutoff, method=self.method, knn_k=self.knn_k, normalize=steps, device=device
-            )
+            ), group=group, what="the unsupervised initialisation")
             logger.info("unsupervised initialisation: %d pairs", len(pairs))
         self.seed_pairs_ = pairs
         cut = min(self.vocabulary_cutoff, len(X), len(Z))
@@ -335,10 +348,11 @@ class SelfLearning(BaseMapper):
         best, last_improvement = -np.inf, 0
         converged = False
         for it in range(1, self.max_iter + 1):
-            mapper = clone(base).fit(X, Z, pairs)
-            matches = best_matches(
+            mapper = distributed.on_root(lambda: clone(base).fit(X, Z, pairs), group=group,
+                                         what=f"fitting the map of iteration {it}")
+            matches = distributed.split_best_matches(
                 mapper.transform(X[:cut]), mapper.transform_target(Z[:cut]), method=self.method, knn_k=self.knn_k,
-                keep_prob=keep_prob, generator=gen, device=device,
+                keep_prob=keep_prob, generator=gen, device=device, group=group,
             )
             new_pairs, objective = matches.pairs(self.direction, self.threshold), matches.objective
             if not np.isfinite(objective):
@@ -347,8 +361,10 @@ class SelfLearning(BaseMapper):
             if improved:
                 best, last_improvement = objective, it
             logger.info("self-learning iteration %d: objective %.5f, %d pairs, keep_prob %.3g", it, objective, len(new_pairs), keep_prob)
+            vx, vz = self._validation_rows(len(X), len(Z))  # held-out P@1 of this iteration's map (VecMap's --validation)
+            val = self._validation_metrics(mapper.transform(X[:vx]), mapper.transform_target(Z[:vz]), device) if vx else {}
             self._emit("self-learning", it, self.max_iter, it / self.max_iter, objective=objective,
-                       n_pairs=int(len(new_pairs)), keep_prob=keep_prob)
+                       n_pairs=int(len(new_pairs)), keep_prob=keep_prob, **val)
             if len(new_pairs) < base.min_pairs:
                 raise NotEnoughDataError(
                     f"SelfLearning induced only {len(new_pairs)} pairs at iteration {it} (threshold {self.threshold}?); "
@@ -367,7 +383,7 @@ class SelfLearning(BaseMapper):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-            mapper = clone(base).fit(X, Z, pairs)
+            mapper = distributed.on_root(lambda: clone(base).fit(X, Z, pairs), group=group, what="fitting the final map")
         self.mapper_ = mapper
         self.pairs_ = pairs
         self.n_iter_ = it
