@@ -24,6 +24,8 @@ FAST = {
     "selflearning": {"max_iter": 3},
     "unsupervised": {"max_iter": 4, "stochastic_interval": 1, "init_cutoff": 150},
     "artetxe2018-unsupervised": {"max_iter": 4, "stochastic_interval": 1, "init_cutoff": 150},
+    "artetxe2018-semi-supervised": {"max_iter": 4, "stochastic_interval": 1},
+    "artetxe2018-identical": {"max_iter": 4, "stochastic_interval": 1},
 }
 
 
@@ -51,10 +53,13 @@ def data():
 
 def fit(m, X, Z, pairs):
     """Fit with the seed pairs, or without for unsupervised methods (whose
-    failure warnings on this tiny case are not what these tests check)."""
+    failure warnings on this tiny case are not what these tests check). Row i
+    of X and of Z is word ``w{i}`` on both sides, so an identical-spelling
+    seed finds the true pairs."""
+    words = [f"w{i}" for i in range(len(X))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return m.fit(X, Z, pairs if m.supervised else None)
+        return m.fit(X, Z, pairs if m.supervised else None, src_words=words, tgt_words=words[:len(Z)])
 
 
 @pytest.mark.parametrize("name", sorted(MAPPERS))
@@ -113,6 +118,9 @@ def test_bad_inputs_give_clear_errors(name, data):
             m.fit(X, Z, pairs[:1])
         with pytest.raises(ValueError, match="out-of-range"):
             m.fit(X, Z, pairs + 150)
+    elif getattr(m, "seed", None) == "identical":  # given pairs join the identical ones; the words are required
+        with pytest.raises(ValueError, match="src_words and tgt_words"):
+            m.fit(X, Z, None)
     else:
         with pytest.raises(ValueError, match="pairs"):
             m.fit(X, Z, pairs)
@@ -138,7 +146,8 @@ def test_iterative_solvers_report_progress(name, data):
 
 def test_registry_says_which_methods_need_a_lexicon():
     unsupervised = {name for name, cls in MAPPERS.items() if not cls.supervised}
-    assert unsupervised == {"adversarial", "adversarial-autoencoder", "unsupervised", "artetxe2018-unsupervised"}
+    assert unsupervised == {"adversarial", "adversarial-autoencoder", "unsupervised", "artetxe2018-unsupervised",
+                            "artetxe2018-identical"}
     # instances follow their seed, so a generic caller can ask either
     assert MAPPERS["selflearning"](seed="identical").supervised is False
     assert MAPPERS["unsupervised"](seed="pairs").supervised is True

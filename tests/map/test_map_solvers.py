@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from xling import NotEnoughDataError
 from xling.map import CCA, RCSLS, LeastSquares, MaxMargin, MultiStep, Procrustes
@@ -131,6 +132,35 @@ def test_rcsls_reaches_p1_one_and_respects_its_constraint(rotated):
         if constraint == "orthogonal":
             np.testing.assert_allclose(s, 1, atol=1e-4)
         assert m.history_[-1]["loss"] <= m.initial_loss_ + 1e-6
+
+
+def test_rcsls_step_is_the_gradient_of_the_paper_loss():
+    # one step from the Procrustes start, against a float64 autograd reference of the loss with the
+    # step's neighbourhoods held fixed (brute-force dot-product neighbours)
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(400, 12))
+    Z = X @ rotation(12, rng) + 0.5 * rng.normal(size=X.shape)
+    pairs = np.stack([np.arange(150)] * 2, axis=1)
+    k, lr = 5, 0.5
+    m = RCSLS(normalize=None, knn_k=k, n_iter=1, lr=lr, constraint=None, device="cpu").fit(X, Z, pairs)
+    Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Zu = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    Xs, Ys = Xu[pairs[:, 0]], Zu[pairs[:, 1]]
+    U, _, Vt = np.linalg.svd(Xs.T @ Ys)
+    W0 = torch.tensor(U @ Vt, requires_grad=True)
+    Xs_t, Ys_t, Xu_t, Zu_t = (torch.tensor(a) for a in (Xs, Ys, Xu, Zu))
+    Yhat = Xs_t @ W0
+    nn_y = (Yhat @ Zu_t.T).topk(k, dim=1).indices
+    nn_x = (Ys_t @ (Xu_t @ W0).T).topk(k, dim=1).indices
+    loss = (-2 * (Yhat * Ys_t).sum(1) + (Yhat[:, None, :] * Zu_t[nn_y.detach()]).sum((1, 2)) / k
+            + ((Xu_t[nn_x.detach()] @ W0) * Ys_t[:, None, :]).sum((1, 2)) / k).mean()
+    loss.backward()
+    assert abs(m.initial_loss_ - loss.item()) < 1e-5
+    step = (W0 - lr * W0.grad).detach().numpy()
+    if m.history_[-1]["lr"] == lr:  # the step was taken (the loss went down)
+        np.testing.assert_allclose(m.x_map_, step, atol=1e-5)
+    else:
+        np.testing.assert_allclose(m.x_map_, W0.detach().numpy(), atol=1e-5)
 
 
 def test_rcsls_lowers_the_csls_loss_below_procrustes_on_noisy_data():

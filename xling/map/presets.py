@@ -13,8 +13,11 @@ artetxe2016               unit, center, unit + orthogonal map
 faruqui2014               unit length + CCA keeping 80% of the directions
 artetxe2018-supervised    multi-step: unit, center, unit; whitening;
                           re-weighting S^0.5 on both sides; de-whitening
-artetxe2018-unsupervised  similarity-distribution initialisation, stochastic
-                          self-learning (CSLS, union) around the multi-step map
+artetxe2018-semi-         stochastic self-learning (CSLS, union) around the
+supervised                multi-step map, from the given pairs
+artetxe2018-identical     the same, from identically spelled words
+artetxe2018-unsupervised  the same, from a similarity-distribution
+                          initialisation
 ========================  ==================================================
 """
 
@@ -27,7 +30,7 @@ from xling.map.procrustes import Procrustes
 from xling.map.selflearning import SelfLearning
 
 __all__ = ["Mikolov2013", "Xing2015", "Artetxe2016", "Faruqui2014", "Artetxe2018Supervised",
-           "Artetxe2018Unsupervised", "PRESETS"]
+           "Artetxe2018SemiSupervised", "Artetxe2018Identical", "Artetxe2018Unsupervised", "PRESETS"]
 
 
 class Mikolov2013(LeastSquares):
@@ -82,14 +85,85 @@ class Artetxe2018Supervised(MultiStep):
         )
 
 
-class Artetxe2018Unsupervised(SelfLearning):
+class Artetxe2018SemiSupervised(SelfLearning):
+    """Artetxe, Labaka & Agirre (2018): VecMap's recommended recipe for a small seed dictionary.
+
+    Self-learning from the given pairs with stochastic dictionary induction
+    (keep probability 0.1, doubled after 50 iterations without improvement),
+    CSLS, forward and backward pairs (union) among the 20,000 most frequent
+    words, around the multi-step map of :class:`Artetxe2018Supervised`
+    (VecMap's ``--semi_supervised``). Hundreds of iterations: the stochastic
+    schedule alone needs 4 × 50 of them to reach keep probability 1.
+    """
+
+    def __init__(
+        self,
+        mapper=None,
+        seed: str = "pairs",
+        method: str = "csls",
+        knn_k: int = 10,
+        direction: str = "union",
+        threshold: float | None = None,
+        vocabulary_cutoff: int = 20_000,
+        max_iter: int = 1000,
+        tol: float = 1e-6,
+        stochastic_initial: float = 0.1,
+        stochastic_multiplier: float = 2.0,
+        stochastic_interval: int = 50,
+        init_cutoff: int = 4000,
+        device=None,
+        random_state=None,
+        callbacks=(),
+    ):
+        super().__init__(
+            mapper=mapper, seed=seed, method=method, knn_k=knn_k, direction=direction, threshold=threshold,
+            vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol, stochastic_initial=stochastic_initial,
+            stochastic_multiplier=stochastic_multiplier, stochastic_interval=stochastic_interval,
+            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
+        )
+
+    def _sub_mapper(self):
+        return Artetxe2018Supervised() if self.mapper is None else self.mapper
+
+
+# The two recipes below differ from the semi-supervised one only in the seed; scikit-learn's convention
+# (parameters read from the constructor's signature) is why each repeats the constructor.
+class Artetxe2018Identical(Artetxe2018SemiSupervised):
+    """VecMap's ``--identical``: the semi-supervised recipe seeded by identically spelled words."""
+
+    def __init__(
+        self,
+        mapper=None,
+        seed: str = "identical",
+        method: str = "csls",
+        knn_k: int = 10,
+        direction: str = "union",
+        threshold: float | None = None,
+        vocabulary_cutoff: int = 20_000,
+        max_iter: int = 1000,
+        tol: float = 1e-6,
+        stochastic_initial: float = 0.1,
+        stochastic_multiplier: float = 2.0,
+        stochastic_interval: int = 50,
+        init_cutoff: int = 4000,
+        device=None,
+        random_state=None,
+        callbacks=(),
+    ):
+        super().__init__(
+            mapper=mapper, seed=seed, method=method, knn_k=knn_k, direction=direction, threshold=threshold,
+            vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol, stochastic_initial=stochastic_initial,
+            stochastic_multiplier=stochastic_multiplier, stochastic_interval=stochastic_interval,
+            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
+        )
+
+
+class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
     """Artetxe, Labaka & Agirre (2018, ACL): fully unsupervised robust self-learning.
 
     Similarity-distribution initialisation on the 4,000 most frequent words,
-    then self-learning with stochastic dictionary induction (keep probability
-    0.1, doubled after 50 iterations without improvement), CSLS, forward and
-    backward pairs (union) among the 20,000 most frequent words, around the
-    multi-step map of :class:`Artetxe2018Supervised`. Needs no lexicon.
+    then the semi-supervised recipe's self-learning (VecMap's
+    ``--unsupervised``). Needs no lexicon.
     """
 
     def __init__(
@@ -118,9 +192,6 @@ class Artetxe2018Unsupervised(SelfLearning):
             init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
         )
 
-    def _sub_mapper(self):
-        return Artetxe2018Supervised() if self.mapper is None else self.mapper
-
 
 PRESETS = {
     "mikolov2013": Mikolov2013,
@@ -128,5 +199,7 @@ PRESETS = {
     "artetxe2016": Artetxe2016,
     "faruqui2014": Faruqui2014,
     "artetxe2018-supervised": Artetxe2018Supervised,
+    "artetxe2018-semi-supervised": Artetxe2018SemiSupervised,
+    "artetxe2018-identical": Artetxe2018Identical,
     "artetxe2018-unsupervised": Artetxe2018Unsupervised,
 }
