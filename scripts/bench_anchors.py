@@ -316,6 +316,11 @@ def main() -> None:
         return
     if args.vectors is None:
         parser.error("--vectors is required (or --table)")
+    # the anchors run in their own folders: every path they get must be absolute
+    args.vectors, args.work = args.vectors.resolve(), args.work.resolve()
+    for tool in ("vecmap", "muse", "fasttext"):
+        if getattr(args, tool) is not None:
+            setattr(args, tool, getattr(args, tool).resolve())
     unknown = set(args.rows.split(",")) - set(ROWS)
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}; choose from {', '.join(ROWS)}")
