@@ -769,3 +769,33 @@ def test_a_killed_rank_stops_the_others_within_the_timeout_and_nothing_is_writte
     assert "rank 1 of 2 stopped (killed or crashed: no sign of life for 8 s)" in err[0]
     assert time.monotonic() - killed["at"] < CLI_TIMEOUT + 20  # noticed within the timeout, no hang
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_eval_translate_and_apply_under_two_ranks_give_the_output_of_one_process(lexicon_vectors, tmp_path):
+    root = lexicon_vectors
+    aligned = tmp_path / "aligned"
+    _one_process(_align_args(root, "en", learn=False) + ["--out-dir", aligned])
+    commands = {
+        "eval": ["eval", aligned / "en.mapped.vec", aligned / "es.mapped.vec", lexicon_path(TEST_LEXICON),
+                 "--retrieval", "nn,csls,isf", "--json", "--device", "cpu"],
+        "translate": ["translate", aligned / "en.mapped.vec", aligned / "es.mapped.vec", "house", "night", "water",
+                      "--top", "3", "--device", "cpu"],
+    }
+    for name, args in commands.items():
+        one = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+        assert one.exit_code == 0, one.output
+        (tmp_path / name).mkdir()
+        codes, out, err = _ranks(args, 2, tmp_path / name)
+        assert codes == [0, 0], err
+        assert out[1] == ""  # only rank 0 prints
+        if name == "eval":
+            assert json.loads(out[0]) == json.loads(one.stdout)
+        else:
+            assert out[0] == one.stdout
+    # apply: rank 0 writes the one output file; it equals the one-process file
+    args = ["apply", aligned / "en-es.map.npz", root / "en.vec", "-o", tmp_path / "two.vec"]
+    (tmp_path / "apply").mkdir()
+    codes, _, err = _ranks(args, 2, tmp_path / "apply")
+    assert codes == [0, 0], err
+    _one_process(["apply", aligned / "en-es.map.npz", root / "en.vec", "-o", tmp_path / "one.vec"])
+    assert (tmp_path / "two.vec").read_bytes() == (tmp_path / "one.vec").read_bytes()
