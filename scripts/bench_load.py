@@ -1,4 +1,4 @@
-"""Benchmark loading word vectors: xling's ``Embeddings.read`` against gensim and a naive loop.
+"""Benchmark loading and writing word vectors: xling's ``Embeddings.read`` and ``write`` against gensim.
 
 The script writes a deterministic ``N x D`` word2vec text file (and its binary
 twin) from a seed, then loads each file with each loader in a fresh Python
@@ -13,17 +13,23 @@ peak memory can be read from the kernel:
   by writing ``5`` to ``/proc/self/clear_refs`` (Linux), so that the imports
   (torch) do not count.
 
-Loaders: ``xling`` (``Embeddings.read``), ``gensim``
-(``KeyedVectors.load_word2vec_format``; skipped when gensim is not installed:
-``pip install gensim`` into the environment that runs this script, it is not a
-dependency of xling) and ``naive`` (a plain Python loop: ``split`` every line,
-``np.array`` every row, ``np.vstack`` at the end; text only).
+Loaders: ``xling`` (``Embeddings.read``), ``xling-python`` (the same with
+``XLING_NO_KERNEL=1``: numpy's text reader instead of the compiled parser),
+``gensim`` (``KeyedVectors.load_word2vec_format``; skipped when gensim is not
+installed: ``pip install gensim`` into the environment that runs this script,
+it is not a dependency of xling) and ``naive`` (a plain Python loop: ``split``
+every line, ``np.array`` every row, ``np.vstack`` at the end; text only).
+
+Writers (``--writers``), timed the same way on the matrix read from each file:
+``xling`` (``Embeddings.write``, 9 significant digits in text), ``xling-python``
+(Python's ``%`` formatting, ``XLING_NO_KERNEL=1``) and ``gensim``
+(``KeyedVectors.save_word2vec_format``, which writes ``repr`` of each value).
 
 Run the heavy version under the shared lock::
 
     flock /tmp/xling-heavy.lock python scripts/bench_load.py --n 200000 --dim 300 --repeats 3
 
-and read the markdown table on stdout.
+and read the markdown tables (loads, then writes) on stdout.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-LOADERS = ("xling", "gensim", "naive")
+LOADERS = ("xling", "xling-python", "gensim", "naive")
+WRITERS = ("xling", "xling-python", "gensim")
 FORMATS = ("vec", "bin")
 
 
@@ -92,8 +99,14 @@ def _memory_kib() -> dict[str, int]:
 
 
 def worker(loader: str, path: str, fmt: str) -> None:
-    """Load ``path`` once with ``loader`` and print a JSON line (run in a fresh process)."""
-    if loader == "xling":
+    """Load ``path`` once with ``loader`` and print a JSON line (run in a fresh process).
+
+    A loader ``write:<writer>`` reads ``path`` untimed and times writing it back
+    in format ``fmt`` with ``writer`` instead.
+    """
+    if loader.startswith("write:"):
+        load = _writer(loader.partition(":")[2], path, fmt)
+    elif loader in ("xling", "xling-python"):
         from xling import Embeddings
 
         def load():
@@ -138,9 +151,38 @@ def worker(loader: str, path: str, fmt: str) -> None:
     }))
 
 
+def _writer(writer: str, path: str, fmt: str):
+    """Read ``path`` now; return the timed call that writes it to a scratch file beside it."""
+    out = f"{path}.written.{fmt}"
+    if writer == "gensim":
+        from gensim.models import KeyedVectors
+
+        # from the binary twin (same values), as gensim takes ~30 s to read the text
+        kv = KeyedVectors.load_word2vec_format(str(Path(path).with_suffix(".bin")), binary=True)
+
+        def write():
+            kv.save_word2vec_format(out, binary=fmt == "bin")
+            os.remove(out)
+            return len(kv.index_to_key), kv.vectors
+
+    else:
+        from xling import Embeddings
+
+        emb = Embeddings.read(path)
+
+        def write():
+            emb.write(out, format=fmt)
+            os.remove(out)
+            return len(emb.words), emb.vectors
+
+    return write
+
+
 def run_once(loader: str, path: Path, fmt: str) -> dict:
     cmd = [sys.executable, __file__, "--worker", loader, str(path), fmt]
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    if loader.endswith("xling-python"):
+        env["XLING_NO_KERNEL"] = "1"
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{loader} on {path} failed:\n{done.stderr[-2000:]}")
@@ -155,6 +197,7 @@ def main(argv=None) -> None:
     parser.add_argument("--precision", type=int, default=5, help="significant digits in the text file")
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process loads per cell (median reported)")
     parser.add_argument("--loaders", default=",".join(LOADERS), help=f"subset of {','.join(LOADERS)}")
+    parser.add_argument("--writers", default=",".join(WRITERS), help=f"subset of {','.join(WRITERS)} (empty: none)")
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"subset of {','.join(FORMATS)}")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_load"), help="where the files are written")
     parser.add_argument("--worker", nargs=3, metavar=("LOADER", "PATH", "FORMAT"), help=argparse.SUPPRESS)
@@ -164,16 +207,19 @@ def main(argv=None) -> None:
         return
 
     loaders = [name for name in args.loaders.split(",") if name]
-    if "gensim" in loaders and importlib.util.find_spec("gensim") is None:
-        print("gensim is not installed (pip install gensim): skipping its column", file=sys.stderr)
-        loaders.remove("gensim")
+    writers = [name for name in args.writers.split(",") if name]
+    has_gensim = importlib.util.find_spec("gensim") is not None
+    if not has_gensim and "gensim" in loaders + writers:
+        print("gensim is not installed (pip install gensim): skipping its rows", file=sys.stderr)
+        loaders = [name for name in loaders if name != "gensim"]
+        writers = [name for name in writers if name != "gensim"]
     paths = make_files(args.out, args.n, args.dim, args.seed, args.precision)
-    matrix_mb = args.n * args.dim * 4 / 2**20
 
     results: dict[tuple[str, str], list[dict]] = {}
+    jobs = loaders + [f"write:{name}" for name in writers]
     for fmt in args.formats.split(","):
         for rep in range(args.repeats):
-            for loader in loaders:  # interleaved, so a noisy moment hits every loader alike
+            for loader in jobs:  # interleaved, so a noisy moment hits every loader alike
                 if loader == "naive" and fmt != "vec":
                     continue
                 r = run_once(loader, paths[fmt], fmt)
@@ -187,20 +233,32 @@ def main(argv=None) -> None:
         sums = {loader: rs[0]["checksum"] for (f, loader), rs in results.items() if f == fmt}
         if max(sums.values()) - min(sums.values()) > 1e-3 * max(1.0, abs(max(sums.values()))):
             raise RuntimeError(f"loaders disagree on {fmt}: {sums}")
+    print_tables(args, results, {fmt: p.stat().st_size / 2**20 for fmt, p in paths.items()},
+                 "gensim" in loaders + writers)
 
-    size_mb = {fmt: paths[fmt].stat().st_size / 2**20 for fmt in paths}
+
+def print_tables(args, results: dict[tuple[str, str], list[dict]], size_mb: dict[str, float], gensim: bool) -> None:
+    """The markdown tables of the median time and peak memory of each load, then of each write."""
+    matrix_mb = args.n * args.dim * 4 / 2**20
     print(f"\n{args.n:,} x {args.dim} float32 (final matrix {matrix_mb:.0f} MiB), {args.repeats} fresh-process "
           f"repeats, median; {datetime.date.today()}, Python {platform.python_version()}, numpy {np.__version__}"
-          + (f", gensim {__import__('gensim').__version__}" if "gensim" in loaders else "") + "\n")
-    print("| file | loader | load time (s) | vs gensim | peak extra RSS (MiB) | peak / matrix |")
-    print("|---|---|---:|---:|---:|---:|")
-    for (fmt, loader), rs in results.items():
-        seconds = statistics.median(r["seconds"] for r in rs)
-        peak = statistics.median(r["peak_extra"] for r in rs) / 2**20
-        ref = results.get((fmt, "gensim"))
-        speedup = f"{statistics.median(r['seconds'] for r in ref) / seconds:.1f}x" if ref else "n/a"
-        print(f"| .{fmt} ({size_mb[fmt]:.0f} MiB) | {loader} | {seconds:.2f} | {speedup} | {peak:.0f} | "
-              f"{peak / matrix_mb:.2f} |")
+          + (f", gensim {__import__('gensim').__version__}" if gensim else ""))
+    for title, writes in (("load", False), ("write", True)):
+        rows = {(fmt, job.partition(":")[2] if writes else job): rs for (fmt, job), rs in results.items()
+                if job.startswith("write:") == writes}
+        if not rows:
+            continue
+        what = "written as" if writes else "file"
+        print(f"\n| {what} | {'writer' if writes else 'loader'} | {title} time (s) | vs gensim | "
+              f"peak extra RSS (MiB) | peak / matrix |")
+        print("|---|---|---:|---:|---:|---:|")
+        for (fmt, name), rs in rows.items():
+            seconds = statistics.median(r["seconds"] for r in rs)
+            peak = statistics.median(r["peak_extra"] for r in rs) / 2**20
+            ref = rows.get((fmt, "gensim"))
+            speedup = f"{statistics.median(r['seconds'] for r in ref) / seconds:.1f}x" if ref else "n/a"
+            file = f".{fmt} (9 digits)" if writes and fmt == "vec" else f".{fmt} ({size_mb[fmt]:.0f} MiB)"
+            print(f"| {file} | {name} | {seconds:.2f} | {speedup} | {peak:.0f} | {peak / matrix_mb:.2f} |")
 
 
 if __name__ == "__main__":

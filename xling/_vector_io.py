@@ -6,17 +6,25 @@ raises :class:`FormatError` naming file and line.
 
 How the text reader is fast
 ---------------------------
-Text files are read in chunks of whole lines (:data:`CHUNK_BYTES`). For each
-chunk, numpy finds the line ends, parses all values of the chunk with one call
-to numpy's C text reader (``np.loadtxt`` on the chunk, skipping the word
-column; it fails on missing or non-numeric fields), checks by counting spaces
-that no line holds extra fields, and cuts out the words (the first field of
-each line) with one gather. Any surprise in a chunk (a wrong field count, tabs,
-a leading blank, a field that is not a number, undecodable bytes) sends that
-chunk to a plain line-by-line parser, which is the reference: it either accepts
-the chunk (it is more lenient about blanks) or raises the error with the exact
-line. So the fast path never decides what is valid, it only recognises the
-common case.
+Text files are read in chunks of whole lines (:data:`CHUNK_BYTES`). Each chunk
+goes to a fast path that only recognises the common layout: a word and ``dim``
+finite numbers per line, separated by single spaces, optionally a trailing
+space (fastText) and ``\\r\\n`` line ends. It is the compiled parser
+(xling/_kernels/vector_io.cpp: ``std::from_chars`` on every field, without the GIL,
+words handed back as one byte string) or, without the compiled kernels, numpy's
+C text reader (``np.loadtxt`` on the chunk, skipping the word column; it fails
+on missing or non-numeric fields) with a count of spaces to catch extra fields
+and one gather to cut out the words. Both read every number to the nearest
+double and round that to float32, as the reference parser does. Any surprise in
+a chunk (a wrong field count, tabs, a leading blank, a field that is not a
+finite number, undecodable bytes) sends that chunk to a plain line-by-line
+parser, which is the reference: it either accepts the chunk (it is more lenient
+about blanks) or raises the error with the exact line. So the fast path never
+decides what is valid, it only recognises the common case.
+
+The text writer formats with the compiled formatter (``std::to_chars``, which
+writes what printf's ``%.{precision}g`` writes), or with Python's ``%``
+formatting without the kernels; the bytes are the same.
 
 Peak memory is the final matrix plus a few chunk-sized buffers: each chunk's
 rows are copied into a matrix preallocated from the header, and when the row
@@ -37,6 +45,7 @@ from typing import IO, Callable, Sequence
 
 import numpy as np
 
+from xling._kernels import load_vector_io
 from xling._utils import PathLike, atomic_output, open_binary
 from xling.exceptions import FormatError, InputError
 
@@ -252,14 +261,31 @@ def _check_finite(rows: np.ndarray, first_line: int, path) -> None:
         )
 
 
-def _parse_lines_fast(buf: bytes, dim: int, encoding: str):
-    """Vectorised parser for a block of complete lines ending in ``\\n``.
+def _parse_lines_fast(buf: bytes, n_lines: int, dim: int, encoding: str, kernel):
+    """Parser of the common layout for a block of ``n_lines`` complete lines ending in ``\\n``.
 
-    Handles the common layout: fields separated by single spaces, optionally a
-    trailing space (fastText) and ``\\r\\n`` line ends. Returns (words, float32
-    rows of shape (n_lines, dim)), or None for anything else, so that the
-    caller re-parses the block with :func:`_parse_lines_slow`.
+    Fields separated by single spaces, optionally a trailing space (fastText)
+    and ``\\r\\n`` line ends. ``kernel`` is the compiled parser
+    (:func:`xling._kernels.load_vector_io`) or None for numpy's. Returns (words,
+    finite float32 rows of shape (n_lines, dim)), or None for anything else, so
+    that the caller re-parses the block with :func:`_parse_lines_slow`.
     """
+    if kernel is None:
+        return _parse_lines_numpy(buf, dim, encoding)
+    rows = np.empty((n_lines, dim), dtype=np.float32)
+    words = kernel.parse_rows(buf, rows)
+    if words is None:
+        return None
+    try:
+        decoded = words.decode(encoding).split(" ")
+    except UnicodeDecodeError:
+        return None
+    decoded.pop()  # the empty string after the last word's space
+    return decoded, rows
+
+
+def _parse_lines_numpy(buf: bytes, dim: int, encoding: str):
+    """:func:`_parse_lines_fast` with numpy's C text reader, for builds without the compiled parser."""
     a = np.frombuffer(buf, dtype=np.uint8)
     ends = np.flatnonzero(a == 10)  # the block ends in "\n": one end per line
     n_lines = ends.size
@@ -288,6 +314,8 @@ def _parse_lines_fast(buf: bytes, dim: int, encoding: str):
     trailing = a[ends - 1 - cr] == 32
     if values.shape != (n_lines, dim) or np.count_nonzero(a == 32) != n_lines * dim + np.count_nonzero(trailing):
         return None
+    if not np.isfinite(values).all():  # the reference parser reports it, with the line
+        return None
     # Gather each word plus the space after it with one fancy index.
     spans = _first_space(a, starts) + 1
     span_ends = np.cumsum(spans)
@@ -315,8 +343,13 @@ def _first_space(a: np.ndarray, starts: np.ndarray, window: int = 64) -> np.ndar
     return spaces[np.searchsorted(spaces, starts)] - starts
 
 
+def _count_lines(block: bytes) -> int:
+    """Newlines in ``block`` (numpy counts them about twice as fast as ``bytes.count``)."""
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
+
+
 def _iter_line_blocks(fh: IO[bytes], first_line: int, max_lines: int | None, rest: list[bytes]):
-    """Yield ``(block, first_line_of_block)``: runs of complete lines, each ending in ``\\n``.
+    """Yield ``(block, first_line_of_block, lines_in_block)``: runs of complete lines, each ending in ``\\n``.
 
     Stops after ``max_lines`` lines; the bytes read beyond them are appended to
     ``rest`` so the caller can check what follows.
@@ -328,25 +361,26 @@ def _iter_line_blocks(fh: IO[bytes], first_line: int, max_lines: int | None, res
         chunk = fh.read(CHUNK_BYTES)
         if not chunk:
             if carry:
-                yield (carry if carry.endswith(b"\n") else carry + b"\n"), line
+                block = carry if carry.endswith(b"\n") else carry + b"\n"
+                yield block, line, _count_lines(block)
             return
-        buf = carry + chunk
-        cut = buf.rfind(b"\n") + 1
+        cut = chunk.rfind(b"\n") + 1
         if cut == 0:  # a line longer than a chunk: keep reading
-            carry = buf
+            carry += chunk
             continue
-        block, carry = buf[:cut], buf[cut:]
-        n = block.count(b"\n")
+        # One copy of the chunk: the line carried over, then the chunk's whole lines.
+        block, carry = b"".join((carry, memoryview(chunk)[:cut])), chunk[cut:]
+        n = _count_lines(block)
         if remaining is not None and n >= remaining:
             pos = -1
             for _ in range(remaining):
                 pos = block.index(b"\n", pos + 1)
             rest.append(block[pos + 1 :] + carry)
-            yield block[: pos + 1], line
+            yield block[: pos + 1], line, remaining
             return
         if remaining is not None:
             remaining -= n
-        yield block, line
+        yield block, line, n
         line += n
 
 
@@ -355,7 +389,8 @@ def _read_text(fh: IO[bytes], path, *, dim: int | None, first_line: int, want: i
     words: list[str] = []
     rows: _Rows | None = None
     rest: list[bytes] = []
-    for block, line in _iter_line_blocks(fh, first_line, want, rest):
+    kernel = load_vector_io()
+    for block, line, n_lines in _iter_line_blocks(fh, first_line, want, rest):
         if dim is None:  # GloVe: the first line tells the dimension
             parts = block[: block.index(b"\n")].split()
             if len(parts) < 2:
@@ -364,13 +399,10 @@ def _read_text(fh: IO[bytes], path, *, dim: int | None, first_line: int, want: i
                 )
             dim = len(parts) - 1
         if rows is None:
-            line_bytes = len(block) / block.count(b"\n")
-            rows = _Rows(_initial_capacity(path, want, 2 * dim, line_bytes), dim, want)
-        parsed = _parse_lines_fast(block, dim, encoding)
+            rows = _Rows(_initial_capacity(path, want, 2 * dim, len(block) / n_lines), dim, want)
+        parsed = _parse_lines_fast(block, n_lines, dim, encoding, kernel)
         if parsed is None:
             parsed = _parse_lines_slow(block, line, dim, path, encoding)
-        else:
-            _check_finite(parsed[1], line, path)
         words.extend(parsed[0])
         rows.append(parsed[1])
     if rows is None:
@@ -532,33 +564,43 @@ def check_writable(words: Sequence[str], vectors: np.ndarray, start: int) -> Non
 
 
 def write_text(fh: IO[bytes], words, vectors, *, header: bool, precision: int) -> None:
-    """Write ``word v1 ... vD`` lines with ``precision`` significant digits.
+    """Write ``word v1 ... vD`` lines with ``precision`` significant digits (``%.{precision}g``).
 
     ``precision=9`` reads back bit-exact as float32.
     """
     n, dim = vectors.shape
     if header:
         fh.write(f"{n} {dim}\n".encode())
+    kernel = load_vector_io()
     row_format = "%s" + f" %.{precision}g" * dim + "\n"
     for start in range(0, n, WRITE_ROWS):
         chunk_words = words[start : start + WRITE_ROWS]
         chunk = vectors[start : start + WRITE_ROWS]
         check_writable(chunk_words, chunk, start)
-        text = "".join(row_format % (w, *row) for w, row in zip(chunk_words, chunk.tolist()))
-        fh.write(text.encode("utf-8"))
+        if kernel is not None:
+            # check_writable refused newlines in words, so one can separate them
+            fh.write(kernel.format_rows("\n".join(chunk_words).encode("utf-8"),
+                                        np.ascontiguousarray(chunk, dtype=np.float32), precision))
+        else:
+            text = "".join(row_format % (w, *row) for w, row in zip(chunk_words, chunk.tolist()))
+            fh.write(text.encode("utf-8"))
 
 
 def write_bin(fh: IO[bytes], words, vectors) -> None:
     """Write word2vec binary: ``word<space>`` + little-endian float32 values + ``\\n``."""
     n, dim = vectors.shape
     fh.write(f"{n} {dim}\n".encode())
+    kernel = load_vector_io()
     for start in range(0, n, WRITE_ROWS):
         chunk_words = words[start : start + WRITE_ROWS]
         chunk = np.ascontiguousarray(vectors[start : start + WRITE_ROWS], dtype="<f4")
         check_writable(chunk_words, chunk, start)
-        fh.write(
-            b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(chunk_words, chunk))
-        )
+        if kernel is not None:
+            fh.write(kernel.join_records("\n".join(chunk_words).encode("utf-8"), chunk.view(np.uint8)))
+        else:
+            fh.write(
+                b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(chunk_words, chunk))
+            )
 
 
 def write_vectors(path: PathLike, words: Sequence[str], vectors, *, format: str = "auto", precision: int | None = None) -> None:

@@ -4,14 +4,14 @@ The C++ sources (``xling/_kernels/*.cpp``) are compiled when xling is built
 (``pip install .`` or ``pip install -e .``, by scikit-build-core; see
 CMakeLists.txt), once per instruction set, into the extension modules
 ``_portable`` (any CPU) and, on x86-64, ``_avx2`` and ``_avx512``. The first
-call of :func:`load_word2vec` or :func:`load_topk` imports the best module this
-CPU runs; importing xling never invokes a compiler.
+call of :func:`load_word2vec`, :func:`load_topk` or :func:`load_vector_io`
+imports the best module this CPU runs; importing xling never invokes a compiler.
 
 Environment variables:
 
 - ``XLING_ISA=avx512|avx2|portable`` forces one code path (``auto``, the
   default, picks the best); a path this build or CPU lacks raises XlingError.
-- ``XLING_NO_KERNEL=1`` keeps the pure-PyTorch paths.
+- ``XLING_NO_KERNEL=1`` keeps the pure-PyTorch paths (and numpy and Python for vector files).
 
 The modules take numpy arrays; the thin wrappers here keep the torch-tensor
 interface of the callers (``tensor.numpy()`` shares the memory of a CPU
@@ -32,7 +32,7 @@ import torch
 
 from xling.exceptions import XlingError
 
-__all__ = ["load_word2vec", "load_topk", "kernel_error", "kernel_isa", "available_isas", "ISAS"]
+__all__ = ["load_word2vec", "load_topk", "load_vector_io", "kernel_error", "kernel_isa", "available_isas", "ISAS"]
 
 # Best first: "auto" takes the first one this build has and this CPU runs.
 ISAS = ("avx512", "avx2", "portable")
@@ -41,6 +41,7 @@ ISAS = ("avx512", "avx2", "portable")
 _SLOWER = {
     "word2vec": "SkipGram, CBOW and the joint trainers train on the PyTorch backend, about 15x slower",
     "topk": "CSLS neighbourhood terms on large CPU problems use the PyTorch top-k, about 1.5x slower",
+    "vector_io": "word-vector text files are parsed by numpy and written by Python, about 4x slower",
 }
 _HOW_TO_GET = (
     "reinstall xling from its source with a C++17 compiler available "
@@ -102,17 +103,21 @@ def _choose() -> ModuleType | None:
 
 def _load(stem: str):
     module = _choose()
+    wrapper = _WRAPPERS[stem]
+    if module is not None and hasattr(module, wrapper.entry):
+        return wrapper(module)
     if module is None:
         error = str(_state["error"])
-        if stem not in _warned and not error.startswith("disabled"):
-            _warned.add(stem)
-            warnings.warn(
-                f"xling's compiled {stem} kernel is unavailable: {error}. {_SLOWER[stem]}. To get it, {_HOW_TO_GET}.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return None
-    return _WRAPPERS[stem](module)
+    else:  # see CMakeLists.txt: the kernel needs what this C++ library lacked
+        error = "this build lacks it (its C++ library has no floating-point std::from_chars and std::to_chars)"
+    if stem not in _warned and not error.startswith("disabled"):
+        _warned.add(stem)
+        warnings.warn(
+            f"xling's compiled {stem} kernel is unavailable: {error}. {_SLOWER[stem]}. To get it, {_HOW_TO_GET}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return None
 
 
 def _array(t) -> np.ndarray:
@@ -122,6 +127,8 @@ def _array(t) -> np.ndarray:
 
 class _TopK:
     """The tile scanner of one compiled build, over float32 CPU tensors (see topk.cpp)."""
+
+    entry = "fold_tile"  # the module function the kernel needs
 
     def __init__(self, module: ModuleType):
         self._module = module
@@ -138,6 +145,8 @@ class _TopK:
 
 class _Word2Vec:
     """The Hogwild SGNS/CBOW kernel of one compiled build, over CPU tensors (see word2vec.cpp)."""
+
+    entry = "train"
 
     def __init__(self, module: ModuleType):
         self._module = module
@@ -163,7 +172,43 @@ class _Word2Vec:
                                                           int(seed) % 2**64))
 
 
-_WRAPPERS = {"word2vec": _Word2Vec, "topk": _TopK}
+class _VectorIO:
+    """The word-vector file parser and formatters of one compiled build (see vector_io.cpp).
+
+    They run without the GIL; text is parsed and formatted on
+    ``torch.get_num_threads()`` threads when a block is large.
+    """
+
+    entry = "parse_text_rows"
+
+    def __init__(self, module: ModuleType):
+        self._module = module
+        self.isa: str = module.ISA
+
+    def parse_rows(self, block: bytes, rows: np.ndarray) -> bytes | None:
+        """Parse the lines of ``block`` (each ending in ``\\n``) into ``rows``, in place.
+
+        ``rows`` is a C-contiguous float32 matrix of shape (lines in ``block``,
+        dim). Returns the words, each followed by a space, undecoded; or None
+        when some line is not a word and ``dim`` finite numbers separated by
+        single spaces (optionally one trailing space and ``\\r\\n``), and then
+        ``rows`` holds garbage.
+        """
+        return self._module.parse_text_rows(block, rows, torch.get_num_threads())
+
+    def format_rows(self, words: bytes, rows: np.ndarray, precision: int) -> bytes:
+        """The lines ``word v1 ... vD\\n`` of ``words`` (bytes: n words joined by
+        ``\\n``) and ``rows`` (n, D) C-contiguous float32, each value as
+        ``"%.{precision}g" % value`` writes it."""
+        return self._module.format_text_rows(words, rows, int(precision), torch.get_num_threads())
+
+    def join_records(self, words: bytes, records: np.ndarray) -> bytes:
+        """The records ``word<space>payload\\n`` of ``words`` (bytes: n words joined
+        by ``\\n``) and ``records`` (n, record bytes) C-contiguous uint8."""
+        return self._module.join_records(words, records)
+
+
+_WRAPPERS = {"word2vec": _Word2Vec, "topk": _TopK, "vector_io": _VectorIO}
 
 
 def load_word2vec() -> _Word2Vec | None:
@@ -176,10 +221,15 @@ def load_topk() -> _TopK | None:
     return _load("topk")
 
 
+def load_vector_io() -> _VectorIO | None:
+    """The compiled word-vector file parser and formatters, or None (with one warning) when not installed."""
+    return _load("vector_io")
+
+
 def kernel_error(stem: str = "word2vec") -> str | None:
     """Why the compiled kernels are unavailable (None when they loaded or were not tried yet).
 
-    ``stem`` is kept for the callers; both kernels live in the same build.
+    ``stem`` is kept for the callers; all kernels live in the same build.
     """
     error = _state.get("error")
     return None if error is None else str(error)

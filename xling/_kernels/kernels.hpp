@@ -11,7 +11,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace xling {
 
@@ -47,5 +49,23 @@ std::array<double, 3> train(const TrainInput& in);
 
 // Draw n ids from an alias table with the kernel's generator (for tests).
 void sample_alias(const float* prob, const int32_t* alias, uint32_t n_words, int64_t n, uint64_t seed, int32_t* out);
+
+// Parse the n_lines lines of buf (size bytes, each line ending in "\n") as
+// "word v1 ... v_dim" into rows (n_lines, dim), and set words to the words, each
+// followed by a space. False (rows and words then undefined) when a line is not
+// in the common layout; see vector_io.cpp.
+bool parse_text_rows(const char* buf, size_t size, int64_t n_lines, int64_t dim, float* rows, std::string& words,
+                     int64_t n_threads);
+
+// Set out to the lines "word v1 ... v_dim\n" of the n rows (n, dim), each value
+// as printf's "%.{precision}g" writes it (1 <= precision <= 17); word i is the
+// word_sizes[i] bytes at words[i]. See vector_io.cpp.
+void format_text_rows(const char* const* words, const size_t* word_sizes, const float* rows, int64_t n, int64_t dim,
+                      int precision, std::string& out, int64_t n_threads);
+
+// Set out to the word2vec binary records "word payload\n" of the n words (as
+// above) and the n payloads of record_bytes bytes each, back to back.
+void join_records(const char* const* words, const size_t* word_sizes, const unsigned char* payloads, int64_t n,
+                  int64_t record_bytes, std::string& out);
 
 }  // namespace xling

@@ -11,7 +11,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernels.hpp"
 
@@ -93,6 +96,90 @@ Array<int32_t> sample_alias(Array<float> alias_prob, Array<int32_t> alias_idx, i
   return out;
 }
 
+#ifdef XLING_VECTOR_IO
+// Parse a block of whole lines into rows (n_lines, dim); returns the words, each
+// followed by a space, as bytes, or None when a line is not in the common layout.
+py::object parse_text_rows(const py::bytes& block, Array<float> rows, int64_t n_threads) {
+  check_matrix(rows, "rows");
+  char* data = nullptr;
+  Py_ssize_t size = 0;
+  if (PyBytes_AsStringAndSize(block.ptr(), &data, &size) != 0) throw py::error_already_set();
+  if (size == 0 || data[size - 1] != '\n') throw py::value_error("Expected a block of lines ending in a newline");
+  if (n_threads < 1) throw py::value_error("Expected n_threads >= 1, got " + std::to_string(n_threads));
+  const int64_t n_lines = rows.shape(0);
+  std::string words;
+  int64_t found;
+  bool ok = false;
+  {
+    py::gil_scoped_release no_gil;
+    found = std::count(data, data + size, '\n');
+    if (found == n_lines) {
+      ok = xling::parse_text_rows(data, static_cast<size_t>(size), n_lines, rows.shape(1), rows.mutable_data(), words,
+                                  n_threads);
+    }
+  }
+  if (found != n_lines) {
+    throw py::value_error("Expected rows of " + std::to_string(found) + " rows (one per line), got " +
+                          std::to_string(n_lines));
+  }
+  if (!ok) return py::none();
+  return py::bytes(words);
+}
+
+// Pointers to and sizes of the n words in words (bytes: the words joined by newlines).
+void split_words(const py::bytes& words, int64_t n, std::vector<const char*>& starts, std::vector<size_t>& sizes) {
+  char* data = nullptr;
+  Py_ssize_t size = 0;
+  if (PyBytes_AsStringAndSize(words.ptr(), &data, &size) != 0) throw py::error_already_set();
+  starts.reserve(static_cast<size_t>(n));
+  sizes.reserve(static_cast<size_t>(n));
+  for (const char *p = data, *end = data + size; n > 0;) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    starts.push_back(p);
+    sizes.push_back(static_cast<size_t>((nl ? nl : end) - p));
+    if (!nl) break;
+    p = nl + 1;
+  }
+  if (static_cast<int64_t>(starts.size()) != n) {
+    throw py::value_error("Expected " + std::to_string(n) + " words joined by newlines, got " +
+                          std::to_string(starts.size()));
+  }
+}
+
+// The text lines of words (bytes: the words joined by newlines) and rows (n, dim), as bytes.
+py::bytes format_text_rows(const py::bytes& words, Array<float> rows, int precision, int64_t n_threads) {
+  check_matrix(rows, "rows");
+  if (precision < 1 || precision > 17) {
+    throw py::value_error("Expected precision between 1 and 17, got " + std::to_string(precision));
+  }
+  if (n_threads < 1) throw py::value_error("Expected n_threads >= 1, got " + std::to_string(n_threads));
+  std::vector<const char*> starts;
+  std::vector<size_t> sizes;
+  split_words(words, rows.shape(0), starts, sizes);
+  std::string out;
+  {
+    py::gil_scoped_release no_gil;
+    xling::format_text_rows(starts.data(), sizes.data(), rows.data(), rows.shape(0), rows.shape(1), precision, out,
+                            n_threads);
+  }
+  return py::bytes(out);
+}
+
+// The binary records of words (bytes: the words joined by newlines) and records (n, record bytes), as bytes.
+py::bytes join_records(const py::bytes& words, Array<uint8_t> records) {
+  check_matrix(records, "records");
+  std::vector<const char*> starts;
+  std::vector<size_t> sizes;
+  split_words(words, records.shape(0), starts, sizes);
+  std::string out;
+  {
+    py::gil_scoped_release no_gil;
+    xling::join_records(starts.data(), sizes.data(), records.data(), records.shape(0), records.shape(1), out);
+  }
+  return py::bytes(out);
+}
+#endif
+
 // Whether this CPU (and its operating system, which must save the wide
 // registers) runs the code of the build `isa`. The flags of each build in
 // CMakeLists.txt and the features tested here must stay in step.
@@ -130,5 +217,14 @@ PYBIND11_MODULE(XLING_MODULE_NAME, mod) {
           py::arg("window"), py::arg("negative"), py::arg("cbow"), py::arg("n_threads"), py::arg("seed"));
   mod.def("sample_alias", &sample_alias, "Draw n ids from an alias table", py::arg("alias_prob").noconvert(),
           py::arg("alias_idx").noconvert(), py::arg("n"), py::arg("seed"));
+#ifdef XLING_VECTOR_IO
+  mod.def("parse_text_rows", &parse_text_rows,
+          "Parse whole text lines into rows, in place; returns the words or None for an unusual block",
+          py::arg("block"), py::arg("rows").noconvert(), py::arg("n_threads"));
+  mod.def("format_text_rows", &format_text_rows, "Format rows as text lines after their words",
+          py::arg("words"), py::arg("rows").noconvert(), py::arg("precision"), py::arg("n_threads"));
+  mod.def("join_records", &join_records, "Join words and binary payloads into word2vec binary records",
+          py::arg("words"), py::arg("records").noconvert());
+#endif
   mod.def("cpu_supports", &cpu_supports, "Whether this CPU runs the build named isa", py::arg("isa"));
 }
