@@ -148,7 +148,7 @@ def part_bli(args) -> None:
             tokens = f"{sum(map(len, sl[0])) / 1e6:.2f}M + {sum(map(len, sl[1])) / 1e6:.2f}M tokens"
             if method == "duong":
                 m = DictionaryCBOW(epochs=args.duong_epochs, **common).fit(sl[0], sl[1], train_lex)
-                note = (f"{args.duong_lines:,} lines ({tokens}), {args.duong_epochs} epochs; "
+                note = (f"{len(sl[0]):,} + {len(sl[1]):,} lines ({tokens}), {args.duong_epochs} epochs; "
                         f"{100 * m.history_[-1]['translated']:.0f}% of centre words translated")
             else:
                 m = PseudoBilingual(epochs=args.duong_epochs, workers=args.threads, **common).fit(sl[0], sl[1],

@@ -590,7 +590,8 @@ def check_joint_inputs(cls, *, src_mono: bool, tgt_mono: bool, parallel: bool, d
     if cls.uses_monolingual and not (src_mono and tgt_mono):
         raise XlingError(f"{name} needs monolingual text of both languages (--src-mono and --tgt-mono)")
     if not cls.uses_monolingual and (src_mono or tgt_mono):
-        raise XlingError(f"{name} learns from its {kind} alone and takes no monolingual text (--src-mono, --tgt-mono)")
+        what = "parallel sentences" if kind == "parallel" else kind
+        raise XlingError(f"{name} learns from its {what} alone and takes no monolingual text (--src-mono, --tgt-mono)")
     if kind == "parallel" and (not parallel or lexicon or documents):
         raise XlingError(f"{name} takes parallel sentences (--parallel), and no lexicon or documents")
     if kind == "documents" and (not documents or lexicon or parallel):

@@ -14,11 +14,10 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as sla
-from threadpoolctl import threadpool_limits
 
 from xling._utils import check_random_state
 from xling.exceptions import InputError, NotEnoughDataError
+from xling.train._svd import truncated_svd
 from xling.train.cooccurrence import CooccurrenceTrainer
 
 logger = logging.getLogger(__name__)
@@ -85,10 +84,11 @@ class PPMISVD(CooccurrenceTrainer):
     better than the textbook p = 1), and with ``add_context=True`` the
     context vectors ``C = V Σ^p`` are added (``W + C``).
 
-    The SVD is ARPACK's (:func:`scipy.sparse.linalg.svds`) on the sparse
-    PPMI matrix: exact top singular triplets, memory O(nnz + n_words · ncv),
-    start vector from ``random_state``. Signs are fixed so that each column
-    of U has its largest-magnitude entry positive.
+    The SVD is ARPACK's (:func:`xling.train._svd.truncated_svd`,
+    ``algorithm="arpack"``) on the sparse PPMI matrix: exact top singular
+    triplets, memory O(nnz + n_words · ncv), start vector from
+    ``random_state``. Signs are fixed so that each column of U has its
+    largest-magnitude entry positive.
 
     Parameters
     ----------
@@ -197,17 +197,10 @@ class PPMISVD(CooccurrenceTrainer):
             raise NotEnoughDataError("Expected some positive PMI entries, got none (lower shift)")
 
         start = time.perf_counter()
-        v0 = rng.standard_normal(min(M.shape))
-        # One BLAS thread: see the note in xling.train.spectral (ARPACK's small BLAS-2 calls).
-        with threadpool_limits(1, user_api="blas"):
-            U, sigma, Vt = sla.svds(M, k=d, v0=v0, tol=self.tol, solver="arpack")
-        order = np.argsort(sigma)[::-1]
-        sigma, U, V = sigma[order], U[:, order], Vt[order].T
-        # Flip U and V together, so U Σ Vᵀ is unchanged.
-        rows = np.abs(U).argmax(axis=0)
-        signs = np.sign(U[rows, np.arange(d)])
-        signs[signs == 0] = 1.0
-        U, V = U * signs, V * signs
+        # ARPACK, not the randomised solver: a PPMI spectrum decays slowly, and on the full English novels
+        # (33,774 words, 300 dims) 10 power iterations took 136 s against ARPACK's 122 s and still moved
+        # the trailing singular values by up to 2% and a quarter of the words' 10 nearest neighbours.
+        U, sigma, V = truncated_svd(M, d, algorithm="arpack", tol=self.tol, random_state=rng)
         self._phase("svds", start, 1.0, top_singular_value=float(sigma[0]), last_singular_value=float(sigma[-1]))
         logger.info("svds: top %d singular values from %.4g to %.4g, %.1f s", d, sigma[0], sigma[-1],
                     self.history_[-1]["seconds"])
