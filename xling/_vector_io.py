@@ -590,17 +590,13 @@ def write_bin(fh: IO[bytes], words, vectors) -> None:
     """Write word2vec binary: ``word<space>`` + little-endian float32 values + ``\\n``."""
     n, dim = vectors.shape
     fh.write(f"{n} {dim}\n".encode())
-    kernel = load_vector_io()
     for start in range(0, n, WRITE_ROWS):
         chunk_words = words[start : start + WRITE_ROWS]
         chunk = np.ascontiguousarray(vectors[start : start + WRITE_ROWS], dtype="<f4")
         check_writable(chunk_words, chunk, start)
-        if kernel is not None:
-            fh.write(kernel.join_records("\n".join(chunk_words).encode("utf-8"), chunk.view(np.uint8)))
-        else:
-            fh.write(
-                b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(chunk_words, chunk))
-            )
+        fh.write(
+            b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(chunk_words, chunk))
+        )
 
 
 def write_vectors(path: PathLike, words: Sequence[str], vectors, *, format: str = "auto", precision: int | None = None) -> None:

@@ -11,7 +11,7 @@ Environment variables:
 
 - ``XLING_ISA=avx512|avx2|portable`` forces one code path (``auto``, the
   default, picks the best); a path this build or CPU lacks raises XlingError.
-- ``XLING_NO_KERNEL=1`` keeps the pure-PyTorch paths (and numpy and Python for vector files).
+- ``XLING_NO_KERNEL=1`` keeps the pure-PyTorch paths (and numpy and Python for text vector files).
 
 The modules take numpy arrays; the thin wrappers here keep the torch-tensor
 interface of the callers (``tensor.numpy()`` shares the memory of a CPU
@@ -173,7 +173,7 @@ class _Word2Vec:
 
 
 class _VectorIO:
-    """The word-vector file parser and formatters of one compiled build (see vector_io.cpp).
+    """The word-vector text parser and formatter of one compiled build (see vector_io.cpp).
 
     They run without the GIL; text is parsed and formatted on
     ``torch.get_num_threads()`` threads when a block is large.
@@ -202,11 +202,6 @@ class _VectorIO:
         ``"%.{precision}g" % value`` writes it."""
         return self._module.format_text_rows(words, rows, int(precision), torch.get_num_threads())
 
-    def join_records(self, words: bytes, records: np.ndarray) -> bytes:
-        """The records ``word<space>payload\\n`` of ``words`` (bytes: n words joined
-        by ``\\n``) and ``records`` (n, record bytes) C-contiguous uint8."""
-        return self._module.join_records(words, records)
-
 
 _WRAPPERS = {"word2vec": _Word2Vec, "topk": _TopK, "vector_io": _VectorIO}
 
@@ -222,7 +217,7 @@ def load_topk() -> _TopK | None:
 
 
 def load_vector_io() -> _VectorIO | None:
-    """The compiled word-vector file parser and formatters, or None (with one warning) when not installed."""
+    """The compiled word-vector text parser and formatter, or None (with one warning) when not installed."""
     return _load("vector_io")
 
 

@@ -63,9 +63,4 @@ bool parse_text_rows(const char* buf, size_t size, int64_t n_lines, int64_t dim,
 void format_text_rows(const char* const* words, const size_t* word_sizes, const float* rows, int64_t n, int64_t dim,
                       int precision, std::string& out, int64_t n_threads);
 
-// Set out to the word2vec binary records "word payload\n" of the n words (as
-// above) and the n payloads of record_bytes bytes each, back to back.
-void join_records(const char* const* words, const size_t* word_sizes, const unsigned char* payloads, int64_t n,
-                  int64_t record_bytes, std::string& out);
-
 }  // namespace xling

@@ -165,19 +165,6 @@ py::bytes format_text_rows(const py::bytes& words, Array<float> rows, int precis
   return py::bytes(out);
 }
 
-// The binary records of words (bytes: the words joined by newlines) and records (n, record bytes), as bytes.
-py::bytes join_records(const py::bytes& words, Array<uint8_t> records) {
-  check_matrix(records, "records");
-  std::vector<const char*> starts;
-  std::vector<size_t> sizes;
-  split_words(words, records.shape(0), starts, sizes);
-  std::string out;
-  {
-    py::gil_scoped_release no_gil;
-    xling::join_records(starts.data(), sizes.data(), records.data(), records.shape(0), records.shape(1), out);
-  }
-  return py::bytes(out);
-}
 #endif
 
 // Whether this CPU (and its operating system, which must save the wide
@@ -223,8 +210,6 @@ PYBIND11_MODULE(XLING_MODULE_NAME, mod) {
           py::arg("block"), py::arg("rows").noconvert(), py::arg("n_threads"));
   mod.def("format_text_rows", &format_text_rows, "Format rows as text lines after their words",
           py::arg("words"), py::arg("rows").noconvert(), py::arg("precision"), py::arg("n_threads"));
-  mod.def("join_records", &join_records, "Join words and binary payloads into word2vec binary records",
-          py::arg("words"), py::arg("records").noconvert());
 #endif
   mod.def("cpu_supports", &cpu_supports, "Whether this CPU runs the build named isa", py::arg("isa"));
 }
