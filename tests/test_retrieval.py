@@ -282,9 +282,17 @@ def test_induce_pairs_max_rank_and_threshold(data):
 BOTH_WAYS_TILINGS = [(300, 700), (None, None), (61, 257), (400, 900)]
 
 
+@pytest.fixture(params=["stored", "streamed"])
+def product_path(request, monkeypatch):
+    """Dictionary induction from one stored X Zᵀ, or from products recomputed tile by tile."""
+    if request.param == "streamed":
+        monkeypatch.setattr(xling.retrieval, "_STORED_SCORES_BYTES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("method", ["nn", "csls", "isf"])
 @pytest.mark.parametrize("batch_size,tile_size", BOTH_WAYS_TILINGS)
-def test_best_matches_match_numpy(data, method, batch_size, tile_size, terms_path):
+def test_best_matches_match_numpy(data, method, batch_size, tile_size, terms_path, product_path):
     X, Z = data
     X, Z = X[4:404], Z[12:912]
     fv, fi, bv, bi = _ref_best(X, Z, method, beta=10.0)
@@ -299,19 +307,35 @@ def test_best_matches_match_numpy(data, method, batch_size, tile_size, terms_pat
     assert m.objective == pytest.approx((fv.mean() + bv.mean()) / 2, abs=1e-5 * scale)
 
 
+def _fmix32(h):
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def _ref_mask_bits(key, n_rows, n_cols, col0=0):
+    """The documented mask bits, in numpy's wrapping uint32 arithmetic."""
+    with np.errstate(over="ignore"):
+        rows = np.arange(n_rows, dtype=np.uint32)
+        cols = np.arange(col0, col0 + n_cols, dtype=np.uint32)
+        golden = np.uint32(0x9E3779B1)
+        h_row = _fmix32(np.uint32(key) ^ _fmix32(rows * golden + np.uint32(0x7F4A7C15)))
+        return _fmix32(h_row[:, None] + cols[None, :] * golden) >> np.uint32(16)
+
+
 def _ref_dropout_best(X, Z, keep_prob, seed):
-    """Reference CSLS matches with the dropout mask drawn as documented: 2,048 rows of X at a time, in order."""
+    """Reference CSLS matches with the dropout mask as documented: one key from the generator, hashed per entry."""
     C = ref_scores(X, Z, "csls", knn_k=10)
-    gen = torch.Generator().manual_seed(seed)
-    drop = torch.cat([torch.rand((min(2048, len(X) - r), len(Z)), generator=gen) >= keep_prob
-                      for r in range(0, len(X), 2048)]).numpy()
-    C[drop] = -np.inf
+    key = int(torch.randint(0, 2**32, (1,), generator=torch.Generator().manual_seed(seed)))
+    C[_ref_mask_bits(key, len(X), len(Z)) >= round(keep_prob * 65536)] = -np.inf
     return C.max(1), C.argmax(1), C.max(0), C.argmax(0)
 
 
-def test_stochastic_matches_follow_the_seed_whatever_the_tiling():
+def test_stochastic_matches_follow_the_seed_whatever_the_tiling(product_path, terms_path):
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(2300, 16)).astype(np.float32)  # more than one 2,048-row mask block
+    X = rng.normal(size=(2300, 16)).astype(np.float32)
     Z = (X[rng.permutation(2300)[:500]] + 0.3 * rng.normal(size=(500, 16))).astype(np.float32)
     fv, fi, bv, bi = _ref_dropout_best(X, Z, 0.3, seed=7)
     results = []
@@ -326,6 +350,45 @@ def test_stochastic_matches_follow_the_seed_whatever_the_tiling():
     # dropout changes the matches: most of them differ from the full ones
     full = best_matches(X, Z, device="cpu")
     assert (full.forward_index != torch.from_numpy(fi)).float().mean() > 0.3
+
+
+@pytest.mark.parametrize("keep_prob", [0.1, 0.8, 1e-9])
+def test_dropout_mask_keeps_each_score_with_keep_prob(keep_prob):
+    threshold = xling.retrieval._keep_threshold(keep_prob)
+    bits = xling.retrieval._mask_bits(12345, slice(0, 2048), slice(5000, 8000), torch.device("cpu"))
+    np.testing.assert_array_equal(bits.numpy(), _ref_mask_bits(12345, 2048, 3000, col0=5000))
+    kept = (bits < threshold).float().mean().item()
+    expected = max(keep_prob, 2.0**-16)  # counted in steps of 2^-16, never below one step
+    assert abs(kept - expected) < 4 * (expected * (1 - expected) / bits.numel()) ** 0.5 + 2.0**-17
+    # neighbouring rows and columns are not correlated
+    kept_rows = (bits < threshold).float()
+    if 0.05 < keep_prob < 0.95:
+        corr = np.corrcoef(kept_rows[:-1].flatten().numpy(), kept_rows[1:].flatten().numpy())[0, 1]
+        corr_c = np.corrcoef(kept_rows[:, :-1].flatten().numpy(), kept_rows[:, 1:].flatten().numpy())[0, 1]
+        assert abs(corr) < 0.01 and abs(corr_c) < 0.01
+
+
+def test_the_kernel_and_tensors_mask_alike_and_a_shard_sees_the_whole_mask(monkeypatch):
+    """The compiled path (inline mask) and the tensor path give the same matches; so does a shard of Z's columns."""
+    assert load_topk() is not None, kernel_error("topk")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(700, 12)).astype(np.float32)
+    Z = rng.normal(size=(900, 12)).astype(np.float32)
+    results = []
+    for minimum in (0, 1 << 62):  # kernel, then tensors
+        monkeypatch.setattr(xling.retrieval, "_KERNEL_MIN_SCORES", minimum)
+        m = best_matches(X, Z, keep_prob=0.2, generator=torch.Generator().manual_seed(1), device="cpu")
+        r_x, r_z = xling.retrieval.csls_terms(X, Z)
+        shard = best_matches(X, Z[300:], keep_prob=0.2, generator=torch.Generator().manual_seed(1), device="cpu",
+                             terms=(r_x, r_z[300:]), column_offset=300, n_columns=900)
+        results.append((m, shard))
+    (k, ks), (t, ts) = results
+    for a, b in ((k, t), (ks, ts)):
+        np.testing.assert_array_equal(a.forward_index.numpy(), b.forward_index.numpy())
+        np.testing.assert_array_equal(a.backward_index.numpy(), b.backward_index.numpy())
+        np.testing.assert_allclose(a.forward_score.numpy(), b.forward_score.numpy(), atol=ATOL)
+    # the shard's backward matches are the whole problem's for its columns
+    np.testing.assert_array_equal(ks.backward_index.numpy(), k.backward_index.numpy()[300:])
 
 
 def test_matches_give_the_pairs_of_induce_pairs(data):

@@ -89,7 +89,7 @@ from xling._utils import PathLike, open_binary, resolve_device
 from xling.embeddings import Embeddings
 from xling.exceptions import FormatError, InputError, NotEnoughDataError, XlingError
 from xling.retrieval import (
-    _MASK_ROWS,
+    _mask_key,
     DIRECTIONS,
     Matches,
     Scorer,
@@ -1041,10 +1041,9 @@ def sharded_best_matches(
         As in :func:`~xling.retrieval.best_matches`.
     keep_prob, generator
         Stochastic dictionary induction as in :func:`~xling.retrieval.best_matches`.
-        Every rank draws the mask of the whole problem from its own
-        ``generator`` (seeded alike on every rank) and uses its shard's columns,
-        so the matches equal one process's for the same seed; the draws are
-        not split (each rank draws n_x × n_z numbers).
+        Every rank draws the mask's key from its own ``generator`` (seeded
+        alike on every rank) and hashes its shard's global columns, so the
+        matches equal one process's for the same seed.
     offset, group, batch_size, tile_size, device
         As in :func:`sharded_knn`.
 
@@ -1094,7 +1093,7 @@ def sharded_best_matches(
             fv, fi, bv, bi = m.forward_score, m.forward_index + start, m.backward_score, m.backward_index
         else:
             if keep_prob < 1.0:
-                _skip_mask(n_x, total, generator, opts["device"])
+                _skip_mask(generator)
             fv, fi = torch.full((n_x,), -float("inf")), torch.full((n_x,), -1, dtype=torch.int64)
             bv, bi = torch.empty(0), torch.empty(0, dtype=torch.int64)
     fv, fi = _best_over_ranks(fv, fi, group, "merging the forward matches")
@@ -1103,11 +1102,9 @@ def sharded_best_matches(
     return Matches(fv, fi, bv, bi)
 
 
-def _skip_mask(n_x: int, n_columns: int, generator, device) -> None:
-    """Draw (and drop) the dropout mask of an empty shard, so that its generator stays in step with the others'."""
-    dev = resolve_device(device)
-    for r0 in range(0, n_x, _MASK_ROWS):
-        torch.rand((min(_MASK_ROWS, n_x - r0), n_columns), generator=generator, device=dev)
+def _skip_mask(generator) -> None:
+    """Draw (and drop) the dropout mask's key for an empty shard, so that its generator stays in step with the others'."""
+    _mask_key(generator)
 
 
 def sharded_induce_pairs(

@@ -126,6 +126,11 @@ _EPS = 1e-12
 # Problems with at least this many cosines use the compiled tile scanner on the
 # CPU (below it the PyTorch path takes well under a second).
 _KERNEL_MIN_SCORES = 1 << 26
+# Dictionary induction on the CPU keeps the whole (n_x, n_z) product when it is
+# at most this many bytes (the 20,000 x 20,000 of self-learning's usual cutoff
+# is 1.6 GB): the CSLS terms and the matches then come from one matrix product
+# instead of two, which is most of an iteration's arithmetic.
+_STORED_SCORES_BYTES = 2 << 30
 
 
 # ---------------------------------------------------------------------------
@@ -294,6 +299,44 @@ def _tiles(
                 S = buf[: n * m].view(n, m)
                 torch.mm(Qb, K[ks].T, out=S)
                 yield qs, ks, S
+
+
+def _stored_tiles(
+    scores: torch.Tensor, bq: int, scale: float = 1.0, x_bias: torch.Tensor | None = None,
+    z_bias: torch.Tensor | None = None,
+) -> Iterator[tuple[slice, slice, torch.Tensor]]:
+    """The tiles of :func:`_tiles` from a stored product: blocks of ``bq`` whole rows.
+
+    Each tile is ``scale * scores[rows] - x_bias[rows, None] - z_bias[None, :]``
+    in one preallocated buffer (consumers may modify it in place; ``scores``
+    is left as it is).
+    """
+    n_x, n_z = scores.shape
+    bq = min(bq, n_x)
+    buf = torch.empty(bq * n_z, dtype=scores.dtype, device=scores.device)
+    for q0 in range(0, n_x, bq):
+        qs = slice(q0, min(q0 + bq, n_x))
+        S = buf[: (qs.stop - qs.start) * n_z].view(-1, n_z)
+        torch.mul(scores[qs], scale, out=S)
+        if x_bias is not None:
+            S.sub_(x_bias[qs, None])
+        if z_bias is not None:
+            S.sub_(z_bias)
+        yield qs, slice(0, n_z), S
+
+
+def _stores_scores(device: torch.device, n_x: int, n_z: int) -> bool:
+    """Whether dictionary induction keeps the whole product (see ``_STORED_SCORES_BYTES``).
+
+    On the CPU only: a GPU's products are cheap next to its memory.
+    """
+    return device.type == "cpu" and 4 * n_x * n_z <= _STORED_SCORES_BYTES
+
+
+def _product(X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    """X Zᵀ, (n_x, n_z), with the matrix-product precision of the tiles."""
+    with _precision(X.device):
+        return X @ Z.T
 
 
 # ---------------------------------------------------------------------------
@@ -473,25 +516,27 @@ def _mean_of_top(top: torch.Tensor) -> torch.Tensor:
 
 
 def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int, *, columns: bool = True,
-                 keep_rows: bool = False):
+                 keep_rows: bool = False, scores: torch.Tensor | None = None):
     """Mean of the knn_k largest cosines per row of X Zᵀ and (if ``columns``) per column, in one pass.
 
     Returns ``(r_x, r_z)``; ``r_z`` is None without ``columns``. With
     ``keep_rows`` also the row top-k values themselves, (n_x, min(knn_k, n_z))
-    sorted descending, as a third element.
+    sorted descending, as a third element. ``scores``: X Zᵀ already computed,
+    (n_x, n_z), read in blocks of ``bq`` whole rows instead of recomputed.
     """
     n_x, n_z = X.shape[0], Z.shape[0]
     kx, kz = min(knn_k, n_z), (min(knn_k, n_x) if columns else 0)
     kernel = _topk_kernel(X.device, n_x * n_z)
-    if kernel is None and not columns:
+    if kernel is None and not columns and scores is None:
         top = _row_pass(X, Z, kx, bq, bt)[0]
         return (top.mean(dim=1), None) + ((top,) if keep_rows else ())
+    tiles = _tiles(X, Z, bq, bt) if scores is None else _stored_tiles(scores, bq)
     r_x = torch.empty(n_x, device=X.device)
     rows = torch.empty(n_x, kx, device=X.device) if keep_rows else None
     col_top = torch.full((n_z, kz), -math.inf, device=X.device)
     if kernel is not None:
         threads = torch.get_num_threads()
-        for qs, ks, S in _tiles(X, Z, bq, bt):
+        for qs, ks, S in tiles:
             if ks.start == 0:
                 row_top = torch.full((qs.stop - qs.start, kx), -math.inf)
             kernel.fold_tile(S, row_top, col_top[ks], threads)
@@ -502,15 +547,16 @@ def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int,
                     rows[qs] = row_top
     else:
         row_top = None
-        for qs, ks, S in _tiles(X, Z, bq, bt):
+        for qs, ks, S in tiles:
             v, _ = _topk_rows(S, kx)
             row_top = v if ks.start == 0 else _merge(row_top, None, v, None, kx)[0]
             if ks.stop == n_z:
                 r_x[qs] = row_top.mean(dim=1)
                 if keep_rows:
                     rows[qs] = row_top
-            cv = _topk_cols(S, kz)
-            col_top[ks] = _merge(col_top[ks], None, cv, None, kz)[0]
+            if columns:
+                cv = _topk_cols(S, kz)
+                col_top[ks] = _merge(col_top[ks], None, cv, None, kz)[0]
     out = (r_x, (_mean_of_top(col_top) if columns else None))
     return out + ((rows,) if keep_rows else ())
 
@@ -567,53 +613,93 @@ def _with_bias_columns(X: torch.Tensor, Z: torch.Tensor, scale: float, x_bias, z
     return Xa, Za
 
 
-# Rows of the dropout mask drawn at a time. Fixed, so that a seed gives the same
-# mask (and pairs) whatever the tiling, on the CPU and on CUDA alike.
-_MASK_ROWS = 2048
+# The dropout mask of stochastic dictionary induction is a function of (key,
+# row, column): the same whatever the tiling, the threads, the shard or the
+# device. The kernel (matches.cpp) computes it inline; the tensor path here
+# computes the same bits.
+_M32 = 0xFFFFFFFF
+_GOLDEN = 0x9E3779B1
+
+
+def _mask_key(generator: torch.Generator | None) -> int:
+    """The 32-bit key of one call's mask: one draw from ``generator``."""
+    device = generator.device if generator is not None else "cpu"
+    return int(torch.randint(0, 2**32, (1,), generator=generator, device=device))
+
+
+def _keep_threshold(keep_prob: float) -> int:
+    """Entries whose 16 mask bits are below this are kept: ``keep_prob`` in steps of 2^-16, at least one step."""
+    return max(1, min(1 << 16, round(keep_prob * (1 << 16))))
+
+
+def _fmix32(h: torch.Tensor) -> torch.Tensor:
+    """MurmurHash3's 32-bit finaliser on int64 tensors holding 32-bit values (products wrap; the mask keeps 32 bits)."""
+    h = h ^ (h >> 16)
+    h = (h * 0x85EBCA6B) & _M32
+    h = h ^ (h >> 13)
+    h = (h * 0xC2B2AE35) & _M32
+    return h ^ (h >> 16)
+
+
+def _mask_bits(key: int, rows: slice, cols: slice, device: torch.device) -> torch.Tensor:
+    """The 16 mask bits of the entries (rows, cols) of the whole problem: (n, m) int64 in [0, 2^16)."""
+    r = torch.arange(rows.start, rows.stop, dtype=torch.int64, device=device)
+    c = torch.arange(cols.start, cols.stop, dtype=torch.int64, device=device)
+    h_row = _fmix32(key ^ _fmix32((r * _GOLDEN + 0x7F4A7C15) & _M32))
+    return _fmix32((h_row[:, None] + ((c * _GOLDEN) & _M32)[None, :]) & _M32) >> 16
 
 
 def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep_prob=1.0, generator=None,
-                    column_offset=0, n_columns=None):
+                    column_offset=0, scores=None):
     """Best z per x and best x per z of ``C = scale cos(x, z) - x_bias[x] - z_bias[z]``.
 
     The row maxima of C rank the z of each x by ``scale cos - z_bias`` and the
     column maxima rank the x of each z by ``scale cos - x_bias`` (the other bias
     is constant along each), so every tile of C serves both directions. With
     ``keep_prob < 1`` each entry of C is ignored with probability ``1 - keep_prob``
-    (stochastic dictionary induction); the mask is drawn ``_MASK_ROWS`` rows of
-    C at a time, in order, over ``n_columns`` columns of which Z holds those
-    from ``column_offset`` on (a shard of a wider Z sees the whole problem's mask).
+    (stochastic dictionary induction), by a mask that depends only on one key
+    drawn from ``generator`` and the entry's row and column; Z's columns are
+    those from ``column_offset`` on of the whole problem (a shard sees the
+    whole problem's mask). ``scores``: the cosines X Zᵀ already computed,
+    (n_x, n_z), from which C is taken instead of a second product.
 
     Returns ``(row_max, row_arg, col_max, col_arg)``: values of C, shapes (n_x,)
     and (n_z,); ties go to the first index.
     """
     n_x, n_z = Xn.shape[0], Zn.shape[0]
-    if x_bias is not None or z_bias is not None:
-        Xn, Zn = _with_bias_columns(Xn, Zn, scale, x_bias, z_bias)
-        scale = 1.0
-    dropout = keep_prob < 1.0
-    if dropout:
-        bq = _MASK_ROWS
-    fv = torch.empty(n_x, device=Xn.device)
-    fi = torch.empty(n_x, dtype=torch.int64, device=Xn.device)
-    bv = torch.full((n_z,), -math.inf, device=Xn.device)
-    bi = torch.zeros(n_z, dtype=torch.int64, device=Xn.device)
-    for qs, ks, S in _tiles(Xn, Zn, bq, bt, scale):
-        if dropout:
-            if ks.start == 0:
-                width = n_z if n_columns is None else n_columns
-                drop = torch.rand((qs.stop - qs.start, width), generator=generator, device=Xn.device) >= keep_prob
-                drop = drop[:, column_offset: column_offset + n_z]
-            S.masked_fill_(drop[:, ks], -math.inf)
+    dev = Xn.device
+    key = _mask_key(generator) if keep_prob < 1.0 else 0
+    threshold = _keep_threshold(keep_prob) if keep_prob < 1.0 else 1 << 16
+    fv = torch.full((n_x,), -math.inf, device=dev)
+    fi = torch.zeros(n_x, dtype=torch.int64, device=dev)
+    bv = torch.full((n_z,), -math.inf, device=dev)
+    bi = torch.zeros(n_z, dtype=torch.int64, device=dev)
+    kernel = _topk_kernel(dev, n_x * n_z)
+    if kernel is not None:
+        # the kernel applies scale, biases and mask as it reads each score
+        tiles = [(slice(0, n_x), slice(0, n_z), scores)] if scores is not None else _tiles(Xn, Zn, bq, bt)
+        threads = torch.get_num_threads()
+        for qs, ks, S in tiles:
+            kernel.best_of_tile(S, scale, None if x_bias is None else x_bias[qs], None if z_bias is None else z_bias[ks],
+                                key, threshold, qs.start, column_offset + ks.start, fv[qs], fi[qs], bv[ks], bi[ks],
+                                threads)
+        fi -= column_offset
+        return fv, fi, bv, bi
+    if scores is not None:
+        tiles = _stored_tiles(scores, bq, scale, x_bias, z_bias)
+    else:
+        if x_bias is not None or z_bias is not None:
+            Xn, Zn = _with_bias_columns(Xn, Zn, scale, x_bias, z_bias)
+            scale = 1.0
+        tiles = _tiles(Xn, Zn, bq, bt, scale)
+    for qs, ks, S in tiles:
+        if keep_prob < 1.0:
+            cols = slice(column_offset + ks.start, column_offset + ks.stop)
+            S.masked_fill_(_mask_bits(key, qs, cols, dev) >= threshold, -math.inf)
         v, i = _argmax_rows(S)
         i += ks.start
-        if ks.start == 0:
-            row_v, row_i = v, i
-        else:
-            later = v > row_v
-            row_v, row_i = torch.where(later, v, row_v), torch.where(later, i, row_i)
-        if ks.stop == n_z:
-            fv[qs], fi[qs] = row_v, row_i
+        later = v > fv[qs]  # strictly: a tie keeps the earlier column
+        fv[qs], fi[qs] = torch.where(later, v, fv[qs]), torch.where(later, i, fi[qs])
         v, i = _argmax_cols(S)
         later = v > bv[ks]
         bv[ks] = torch.where(later, v, bv[ks])
@@ -1391,9 +1477,10 @@ def best_matches(
         directions (stochastic dictionary induction, Artetxe et al. 2018 ACL);
         1 keeps all.
     generator : torch.Generator, optional
-        Source of the dropout mask, on the device of the computation. The mask
-        is drawn 2,048 rows of X at a time, so a seed gives the same matches
-        whatever ``batch_size``.
+        Source of the dropout mask's key (one draw per call). The mask is a
+        hash of the key and each entry's row and column, so a seed gives the
+        same matches whatever ``batch_size``, thread count or device; an entry
+        is kept with probability ``keep_prob`` rounded to a multiple of 2^-16.
     terms : (array-like of shape (n_x,), array-like of shape (n_z,)), optional
         Precomputed per-row terms, which skip their passes: for "csls"
         ``(r_x, r_z)`` of :func:`csls_terms`; for "isf" the normalisers
@@ -1402,8 +1489,7 @@ def best_matches(
         (:func:`xling.distributed.sharded_best_matches`).
     column_offset, n_columns : int, optional
         Z is the columns ``column_offset, ...`` of a problem with ``n_columns``
-        target rows: the dropout mask is drawn for all of them and this part
-        used, so that a shard gets the matches of the whole problem's mask.
+        target rows: a shard then gets the whole problem's dropout mask.
     batch_size, tile_size, device
         As in :func:`knn`.
 
@@ -1438,11 +1524,12 @@ def best_matches(
             raise InputError("Expected terms=None for method 'nn' (cosine has no per-row terms), got terms")
         terms = (_key_terms(terms[0], Xn.shape[0], dev), _key_terms(terms[1], Zn.shape[0], dev))
     bq, bt = _sizes(dev, batch_size, tile_size)
-    drop = dict(keep_prob=keep_prob, generator=generator, column_offset=column_offset, n_columns=n_columns)
+    drop = dict(keep_prob=keep_prob, generator=generator, column_offset=column_offset)
     if method == "csls":
-        r_x, r_z = terms if terms is not None else _fused_terms(Xn, Zn, knn_k, bq, bt)
+        scores = _product(Xn, Zn) if _stores_scores(dev, Xn.shape[0], Zn.shape[0]) else None
+        r_x, r_z = terms if terms is not None else _fused_terms(Xn, Zn, knn_k, bq, bt, scores=scores)
         # C = 2 cos - r_x - r_z is the CSLS score itself, in both directions
-        result = _best_both_ways(Xn, Zn, bq, bt, scale=2.0, x_bias=r_x, z_bias=r_z, **drop)
+        result = _best_both_ways(Xn, Zn, bq, bt, scale=2.0, x_bias=r_x, z_bias=r_z, scores=scores, **drop)
     elif method == "isf":
         beta = _check_beta(beta)
         if terms is not None:

@@ -142,6 +142,22 @@ class _TopK:
         """
         self._module.fold_tile(_array(S), _array(row_top), _array(col_top), int(n_threads))
 
+    def best_of_tile(self, S, scale: float, x_bias, z_bias, key: int, keep_threshold: int, row0: int, col0: int,
+                     row_v, row_i, col_v, col_i, n_threads: int) -> None:
+        """Fold ``scale * S - x_bias[:, None] - z_bias`` (S (n, m)) into the running best matches, in place.
+
+        ``row_v`` float32 / ``row_i`` int64 (n,) and ``col_v`` / ``col_i`` (m,);
+        a bias may be None. The tile is rows ``row0 + i`` and columns
+        ``col0 + j`` of the whole problem, whose entries are dropped by the
+        counter-based mask of ``key`` at ``keep_threshold`` (65536: none; see matches.cpp).
+        """
+        empty = np.empty(0, dtype=np.float32)
+        self._module.best_of_tile(
+            _array(S), float(scale), empty if x_bias is None else _array(x_bias),
+            empty if z_bias is None else _array(z_bias), int(key), int(keep_threshold), int(row0), int(col0),
+            _array(row_v), _array(row_i), _array(col_v), _array(col_i), int(n_threads),
+        )
+
 
 class _Word2Vec:
     """The Hogwild SGNS/CBOW kernel of one compiled build, over CPU tensors (see word2vec.cpp)."""

@@ -22,6 +22,16 @@ namespace xling {
 void fold_tile(const float* s, int64_t n, int64_t m, float* rows, int64_t kr, float* cols, int64_t kc,
                int64_t n_threads);
 
+// Fold the tile s (n, m) of scores C = scale * s - x_bias[i] - z_bias[j] (either
+// bias may be null) into running row maxima row_v / row_i (n; best global column)
+// and column maxima col_v / col_i (m; best global row), in place; ties keep the
+// first index. The tile's rows and columns are row0 + i and col0 + j of the whole
+// problem; an entry is dropped when its counter-based mask bits (key, row,
+// column) are >= keep_threshold (65536: none). See matches.cpp.
+void best_of_tile(const float* s, int64_t n, int64_t m, float scale, const float* x_bias, const float* z_bias,
+                  uint32_t key, uint32_t keep_threshold, int64_t row0, int64_t col0, float* row_v, int64_t* row_i,
+                  float* col_v, int64_t* col_i, int64_t n_threads);
+
 // Everything one call of the word2vec kernel reads or updates (see word2vec.cpp).
 struct TrainInput {
   float* syn0;               // (n_words, dim) input vectors, updated in place

@@ -60,6 +60,33 @@ void fold_tile(Array<float> S, Array<float> row_top, Array<float> col_top, int64
   xling::fold_tile(s, n, m, rows, kr, cols, kc, n_threads);
 }
 
+// The best matches of a score tile, both ways, in place (see matches.cpp); empty biases: none.
+void best_of_tile(Array<float> S, float scale, Array<float> x_bias, Array<float> z_bias, uint32_t key,
+                  uint32_t keep_threshold, int64_t row0, int64_t col0, Array<float> row_v, Array<int64_t> row_i,
+                  Array<float> col_v, Array<int64_t> col_i, int64_t n_threads) {
+  check_matrix(S, "S");
+  const int64_t n = S.shape(0), m = S.shape(1);
+  check_length(row_v, n, "row_v (one per row of S)");
+  check_length(row_i, n, "row_i (one per row of S)");
+  check_length(col_v, m, "col_v (one per column of S)");
+  check_length(col_i, m, "col_i (one per column of S)");
+  if (x_bias.size() != 0) check_length(x_bias, n, "x_bias (one per row of S, or empty)");
+  if (z_bias.size() != 0) check_length(z_bias, m, "z_bias (one per column of S, or empty)");
+  if (n_threads < 1) throw py::value_error("Expected n_threads >= 1, got " + std::to_string(n_threads));
+  if (keep_threshold < 1 || keep_threshold > 65536) {
+    throw py::value_error("Expected 1 <= keep_threshold <= 65536, got " + std::to_string(keep_threshold));
+  }
+  const float* s = S.data();
+  const float* xb = x_bias.size() ? x_bias.data() : nullptr;
+  const float* zb = z_bias.size() ? z_bias.data() : nullptr;
+  float* rv = row_v.mutable_data();
+  int64_t* ri = row_i.mutable_data();
+  float* cv = col_v.mutable_data();
+  int64_t* ci = col_i.mutable_data();
+  py::gil_scoped_release no_gil;
+  xling::best_of_tile(s, n, m, scale, xb, zb, key, keep_threshold, row0, col0, rv, ri, cv, ci, n_threads);
+}
+
 std::array<double, 3> train(Array<float> syn0, Array<float> syn1, Array<int32_t> ids, Array<int64_t> offsets,
                             Array<int64_t> job_bounds, Array<float> job_alpha, Array<float> keep,
                             Array<float> alias_prob, Array<int32_t> alias_idx, int64_t window, int64_t negative,
@@ -196,6 +223,11 @@ PYBIND11_MODULE(XLING_MODULE_NAME, mod) {
   mod.attr("ISA") = XLING_ISA_NAME;
   mod.def("fold_tile", &fold_tile, "Fold a score tile into running row and column top-k sets, in place",
           py::arg("S").noconvert(), py::arg("row_top").noconvert(), py::arg("col_top").noconvert(),
+          py::arg("n_threads"));
+  mod.def("best_of_tile", &best_of_tile, "Fold a score tile into running row and column best matches, in place",
+          py::arg("S").noconvert(), py::arg("scale"), py::arg("x_bias").noconvert(), py::arg("z_bias").noconvert(),
+          py::arg("key"), py::arg("keep_threshold"), py::arg("row0"), py::arg("col0"), py::arg("row_v").noconvert(),
+          py::arg("row_i").noconvert(), py::arg("col_v").noconvert(), py::arg("col_i").noconvert(),
           py::arg("n_threads"));
   mod.def("train", &train, "Hogwild SGNS/CBOW over jobs of sentences; returns (loss sum, terms, words kept)",
           py::arg("syn0").noconvert(), py::arg("syn1").noconvert(), py::arg("ids").noconvert(),
