@@ -21,8 +21,8 @@ from xling._kernels import ISAS, available_isas
 from xling.info import format_info, info
 
 # Computes, with the kernels of whatever code path XLING_ISA selects: both CSLS
-# terms on a problem big enough for the tile scanner, a skip-gram fit, and alias
-# draws; saves them to argv[1] and prints what it ran on.
+# terms on a problem big enough for the tile scanner, stochastic CSLS matches
+# both ways, a skip-gram fit, and alias draws; saves them to argv[1] and prints what it ran on.
 _RUN = textwrap.dedent(
     """
     import json, shutil, sys
@@ -37,6 +37,9 @@ _RUN = textwrap.dedent(
     Z = rng.standard_normal((8192, 16)).astype(np.float32)
     r_x, r_z = xling.csls_terms(X, Z, knn_k=10)
     _, top = xling.csls(X[:300], Z, k=10, knn_k=10, sources=X)
+    import torch
+    from xling.retrieval import best_matches
+    m = best_matches(X, Z, keep_prob=0.3, generator=torch.Generator().manual_seed(0), device="cpu")
 
     words = [f"w{i}" for i in range(60)]
     corpus = [[words[j] for j in rng.zipf(1.3, 12) % 60] for _ in range(400)]
@@ -48,7 +51,8 @@ _RUN = textwrap.dedent(
     draws = load_word2vec().sample_alias(prob, alias, 1000, 7).numpy()
 
     np.savez(sys.argv[1], r_x=r_x.numpy(), r_z=r_z.numpy(), top=top.numpy(),
-             words=np.array(model.embeddings_.words), vectors=model.embeddings_.vectors, draws=draws)
+             words=np.array(model.embeddings_.words), vectors=model.embeddings_.vectors, draws=draws,
+             fwd=m.forward_index.numpy(), bwd=m.backward_index.numpy(), fwd_score=m.forward_score.numpy())
     report = info()
     report["backend"] = model.backend_
     report["compiler_on_path"] = any(shutil.which(c) for c in ("cc", "c++", "g++", "gcc", "clang"))
@@ -108,6 +112,10 @@ def test_portable_path_gives_the_results_of_the_dispatched_one(runs):
     np.testing.assert_allclose(a["r_z"], b["r_z"], rtol=1e-6)
     np.testing.assert_array_equal(a["top"], b["top"])
     np.testing.assert_array_equal(a["draws"], b["draws"])
+    # Stochastic dictionary induction: the same mask and matches on every path.
+    np.testing.assert_array_equal(a["fwd"], b["fwd"])
+    np.testing.assert_array_equal(a["bwd"], b["bwd"])
+    np.testing.assert_allclose(a["fwd_score"], b["fwd_score"], atol=1e-5)
     # Skip-gram updates differ only by rounding (FMA, the order of the dot products' sums).
     np.testing.assert_array_equal(a["words"], b["words"])
     assert np.abs(a["vectors"]).max() > 0.1  # training moved the vectors
