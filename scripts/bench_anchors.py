@@ -37,6 +37,8 @@ muse-procrustes     MUSE ``supervised.py --n_refinement 0``      ``-m procrustes
 muse-refine         MUSE ``supervised.py`` (5 refinements)       ``-m selflearning`` with MUSE's refinement
 multistep           VecMap ``--supervised``                      ``-m artetxe2018-supervised``
 semi-supervised     VecMap ``--semi_supervised``                 ``-m artetxe2018-semi-supervised``
+selflearning-       (the semi-supervised row's; ``--sides        ``-m selflearning`` (its defaults)
+default             xling``)
 identical           VecMap ``--identical``                       ``-m artetxe2018-identical``
 unsupervised        VecMap ``--unsupervised``                    ``-m artetxe2018-unsupervised``
 muse-adversarial    MUSE ``unsupervised.py``                     ``-m adversarial``
@@ -82,6 +84,9 @@ ROWS = {
     "muse-refine": ("muse", ["supervised.py", "--dico_train", "{train}"], MUSE_REFINE),
     "multistep": ("vecmap", ["--supervised", "{train}"], ["-m", "artetxe2018-supervised"]),
     "semi-supervised": ("vecmap", ["--semi_supervised", "{train}"], ["-m", "artetxe2018-semi-supervised"]),
+    # xling's own self-learning default against the same VecMap recipe (run it with --sides xling: its
+    # anchor is the semi-supervised row's)
+    "selflearning-default": ("vecmap", ["--semi_supervised", "{train}"], ["-m", "selflearning"]),
     "identical": ("vecmap", ["--identical"], ["-m", "artetxe2018-identical"]),
     "unsupervised": ("vecmap", ["--unsupervised"], ["-m", "artetxe2018-unsupervised"]),
     "muse-adversarial": ("muse", ["unsupervised.py"], ["-m", "adversarial"]),
