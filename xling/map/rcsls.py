@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import torch
 
-from xling._utils import resolve_device
+from xling._utils import check_random_state, resolve_device
 from xling.exceptions import InputError
 from xling.map._base import BaseMapper
 from xling.map.procrustes import orthogonal_procrustes
@@ -57,11 +57,23 @@ class RCSLS(BaseMapper):
     lr : float
         Initial step size.
     constraint : {None, "spectral", "orthogonal"}
+    max_pairs : int, optional
+        Train on the first this many seed pairs only (fastText's ``--maxsup``).
+    batch_size : int, optional
+        Stochastic gradient steps on this many seed pairs a step, drawn without
+        replacement (fastText's ``--sgd --batchsize``); every step is then
+        taken (no halving: a mini-batch loss does not compare across steps).
+        None: full-batch steps.
+    reg : float
+        Weight decay: each step first scales the map by ``1 - lr * reg``
+        (fastText's ``--reg``).
+    random_state : int, numpy Generator or None
+        Seeds the mini-batches (unused with full batches).
     device : str, optional
     callbacks : sequence of callables
         Called with one event per iteration (schema of :mod:`xling._progress`;
-        metrics ``loss``, ``lr``, and ``val_nn_p@1``, ``val_csls_p@1`` when
-        ``fit`` has ``validation`` pairs).
+        metrics ``loss`` (of the step's mini-batch with ``batch_size``), ``lr``, and
+        ``val_nn_p@1``, ``val_csls_p@1`` when ``fit`` has ``validation`` pairs).
 
     Attributes
     ----------
@@ -75,8 +87,9 @@ class RCSLS(BaseMapper):
 
     Notes
     -----
-    Deterministic (full batch, exact neighbours): there is no random state.
-    ``fit(..., validation=pairs)`` scores the map of every iteration on
+    fastText's ``--center`` is ``normalize=("unit", "center", "unit")``.
+    Deterministic with full batches (exact neighbours); mini-batches follow
+    ``random_state``. ``fit(..., validation=pairs)`` scores the map of every iteration on
     held-out pairs (see :class:`~xling.map.BaseMapper`).
 
     Examples
@@ -99,6 +112,10 @@ class RCSLS(BaseMapper):
         n_iter: int = 10,
         lr: float = 1.0,
         constraint: str | None = None,
+        max_pairs: int | None = None,
+        batch_size: int | None = None,
+        reg: float = 0.0,
+        random_state=None,
         device=None,
         callbacks=(),
     ):
@@ -108,6 +125,10 @@ class RCSLS(BaseMapper):
         self.n_iter = n_iter
         self.lr = lr
         self.constraint = constraint
+        self.max_pairs = max_pairs
+        self.batch_size = batch_size
+        self.reg = reg
+        self.random_state = random_state
         self.device = device
         self.callbacks = callbacks
 
@@ -116,14 +137,23 @@ class RCSLS(BaseMapper):
             raise InputError(f"Expected constraint in {_CONSTRAINTS}, got {self.constraint!r}")
         if self.knn_k < 1 or self.n_iter < 0 or self.lr <= 0:
             raise InputError(f"Expected knn_k >= 1, n_iter >= 0, lr > 0, got {self.knn_k}, {self.n_iter}, {self.lr}")
+        for name in ("max_pairs", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+                raise InputError(f"Expected {name} to be None or a positive integer, got {value!r}")
+        if not 0 <= self.reg < 1 / self.lr:
+            raise InputError(f"Expected 0 <= reg < 1 / lr = {1 / self.lr:g}, got {self.reg}")
         device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
         k = min(self.knn_k, len(X), len(Z), self.n_neighbours)
         Xt, Zt = unit_rows(X, "X", device), unit_rows(Z, "Z", device)
-        Xs, Ys = Xt[pairs[:, 0]], Zt[pairs[:, 1]]
+        pairs = pairs[: self.max_pairs]
+        X_all, Y_all = Xt[pairs[:, 0]], Zt[pairs[:, 1]]
         Xneg, Zneg = Xt[: self.n_neighbours], Zt[: self.n_neighbours]
-        W = torch.from_numpy(orthogonal_procrustes(Xs.cpu().numpy(), Ys.cpu().numpy()).astype(np.float32)).to(device)
+        W = torch.from_numpy(orthogonal_procrustes(X_all.cpu().numpy(), Y_all.cpu().numpy()).astype(np.float32)).to(device)
+        minibatch = self.batch_size is not None and self.batch_size < len(pairs)
 
-        def loss_and_grad(W):
+        def loss_and_grad(W, Xs=X_all, Ys=Y_all):
             # The neighbourhoods are constants of each step (as in the paper), so the loss is linear in W
             # given them and its gradient has a closed form: three d × n by n × d products, no autograd
             # and no (n, k, d) × (d, d) product of the gathered neighbours.
@@ -137,19 +167,30 @@ class RCSLS(BaseMapper):
             grad = (Xs.T @ (z_sum / k - 2 * Ys) + x_sum.T @ Ys / k) / n
             return loss.item(), grad
 
+        def batch():
+            rows = torch.from_numpy(rng.choice(len(pairs), size=self.batch_size, replace=False)).to(device)
+            return X_all[rows], Y_all[rows]
+
         lr = self.lr
         loss, grad = loss_and_grad(W)
         self.initial_loss_ = loss
         vx, vz = self._validation_rows(len(X), len(Z))
         for it in range(1, self.n_iter + 1):
-            W_new = self._project(W - lr * grad)
-            new_loss, new_grad = loss_and_grad(W_new)
-            if not np.isfinite(new_loss):
-                raise FloatingPointError(f"RCSLS diverged at iteration {it}: loss is {new_loss} (try a smaller lr)")
-            if new_loss > loss:
-                lr /= 2  # overshoot: undo the step and retry with half the step size
+            if minibatch:
+                # fastText's --sgd: the step of a fresh mini-batch, always taken (its loss goes to the history)
+                loss, grad = loss_and_grad(W, *batch())
+                W = self._project(W * (1 - lr * self.reg) - lr * grad)
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"RCSLS diverged at iteration {it}: loss is {loss} (try a smaller lr)")
             else:
-                W, loss, grad = W_new, new_loss, new_grad
+                W_new = self._project(W * (1 - lr * self.reg) - lr * grad)
+                new_loss, new_grad = loss_and_grad(W_new)
+                if not np.isfinite(new_loss):
+                    raise FloatingPointError(f"RCSLS diverged at iteration {it}: loss is {new_loss} (try a smaller lr)")
+                if new_loss > loss:
+                    lr /= 2  # overshoot: undo the step and retry with half the step size
+                else:
+                    W, loss, grad = W_new, new_loss, new_grad
             logger.info("rcsls iteration %d/%d: loss %.5f, lr %.3g", it, self.n_iter, loss, lr)
             val = self._validation_metrics(Xt[:vx] @ W, Zt[:vz], device) if vx else {}
             self._emit("train", it, self.n_iter, it / self.n_iter, loss=loss, lr=lr, **val)
