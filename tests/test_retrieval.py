@@ -511,6 +511,11 @@ def test_gpu_equals_cpu(data):
     runs = [best_matches(X, Z, keep_prob=0.5, generator=torch.Generator("cuda").manual_seed(3), device="cuda")
             for _ in range(2)]
     np.testing.assert_array_equal(runs[0].pairs("union"), runs[1].pairs("union"))
+    # the mask is a hash of one key: a key from the same generator gives the CPU's stochastic matches
+    m_cpu, m_gpu = (best_matches(X, Z, keep_prob=0.5, generator=torch.Generator().manual_seed(3), device=d)
+                    for d in ("cpu", "cuda"))
+    assert (m_gpu.forward_index == m_cpu.forward_index).float().mean() > 0.99
+    assert (m_gpu.backward_index == m_cpu.backward_index).float().mean() > 0.99
     assert unsupervised_criterion(X, Z, device="cuda") == pytest.approx(unsupervised_criterion(X, Z, device="cpu"),
                                                                         abs=1e-4)
 
