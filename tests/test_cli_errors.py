@@ -222,7 +222,7 @@ def test_verbosity_after_the_subcommand_and_standard_streams(pair):
 def test_ctrl_c_while_writing_keeps_exactly_the_old_set(tmp_path):
     """SIGINT arrives while the outputs of the new run are being written: the folder keeps the old run's files."""
     rng = np.random.default_rng(0)
-    n, d = 120_000, 40  # big enough that writing the mapped vectors takes a few seconds
+    n, d = 120_000, 40  # big enough that writing the mapped vectors takes a few seconds in Python
     base = rng.normal(size=(n, d)).astype(np.float32)
     Embeddings([f"x{i}" for i in range(n)], base).write(tmp_path / "xx.bin")
     Embeddings([f"z{i}" for i in range(n)], base[:, ::-1]).write(tmp_path / "zz.bin")
@@ -232,7 +232,10 @@ def test_ctrl_c_while_writing_keeps_exactly_the_old_set(tmp_path):
             "--lexicon", str(tmp_path / "train.tsv"), "--out-dir", str(out)]
     subprocess.run(args, check=True, capture_output=True)
     before = snapshot(out)
-    proc = subprocess.Popen([*args, "--normalize", "unit"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Python's formatting (no compiled writer) keeps the write phase at a few seconds, long enough to be interrupted
+    env = {**os.environ, "XLING_NO_KERNEL": "1"}
+    proc = subprocess.Popen([*args, "--normalize", "unit"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the controlled point: the first new output exists in the staging folder
         if any(stage.is_dir() and any(stage.iterdir()) for stage in out.glob(".xling-staging-*")):
