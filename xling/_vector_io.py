@@ -22,9 +22,10 @@ parser, which is the reference: it either accepts the chunk (it is more lenient
 about blanks) or raises the error with the exact line. So the fast path never
 decides what is valid, it only recognises the common case.
 
-The text writer formats with the compiled formatter (``std::to_chars``, which
-writes what printf's ``%.{precision}g`` writes), or with Python's ``%``
-formatting without the kernels; the bytes are the same.
+The text writer formats with the compiled formatter (printf's ``%.{precision}g``
+through an exact shortcut for float32 values, ``std::to_chars`` for the rest;
+see vector_io.cpp), or with Python's ``%`` formatting without the kernels; the
+bytes are the same.
 
 Peak memory is the final matrix plus a few chunk-sized buffers: each chunk's
 rows are copied into a matrix preallocated from the header, and when the row

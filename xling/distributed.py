@@ -1093,18 +1093,13 @@ def sharded_best_matches(
             fv, fi, bv, bi = m.forward_score, m.forward_index + start, m.backward_score, m.backward_index
         else:
             if keep_prob < 1.0:
-                _skip_mask(generator)
+                _mask_key(generator)  # an empty shard draws the key too, so its generator stays in step
             fv, fi = torch.full((n_x,), -float("inf")), torch.full((n_x,), -1, dtype=torch.int64)
             bv, bi = torch.empty(0), torch.empty(0, dtype=torch.int64)
     fv, fi = _best_over_ranks(fv, fi, group, "merging the forward matches")
     bv = gather_rows(bv, group=group, what="gathering the backward matches")
     bi = gather_rows(bi, group=group, what="gathering the backward matches")
     return Matches(fv, fi, bv, bi)
-
-
-def _skip_mask(generator) -> None:
-    """Draw (and drop) the dropout mask's key for an empty shard, so that its generator stays in step with the others'."""
-    _mask_key(generator)
 
 
 def sharded_induce_pairs(

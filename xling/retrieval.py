@@ -301,28 +301,32 @@ def _tiles(
                 yield qs, ks, S
 
 
+def _stored_rows(scores: torch.Tensor, bq: int) -> Iterator[tuple[slice, slice, torch.Tensor]]:
+    """The tiles of :func:`_tiles` from a stored product: blocks of ``bq`` whole rows, as read-only views."""
+    n_x, n_z = scores.shape
+    for q0 in range(0, n_x, bq):
+        qs = slice(q0, min(q0 + bq, n_x))
+        yield qs, slice(0, n_z), scores[qs]
+
+
 def _stored_tiles(
     scores: torch.Tensor, bq: int, scale: float = 1.0, x_bias: torch.Tensor | None = None,
     z_bias: torch.Tensor | None = None,
 ) -> Iterator[tuple[slice, slice, torch.Tensor]]:
-    """The tiles of :func:`_tiles` from a stored product: blocks of ``bq`` whole rows.
+    """The blocks of :func:`_stored_rows` as ``scale * scores[rows] - x_bias[rows, None] - z_bias[None, :]``.
 
-    Each tile is ``scale * scores[rows] - x_bias[rows, None] - z_bias[None, :]``
-    in one preallocated buffer (consumers may modify it in place; ``scores``
-    is left as it is).
+    Each is written to one preallocated buffer (consumers may modify it in
+    place; ``scores`` is left as it is).
     """
-    n_x, n_z = scores.shape
-    bq = min(bq, n_x)
-    buf = torch.empty(bq * n_z, dtype=scores.dtype, device=scores.device)
-    for q0 in range(0, n_x, bq):
-        qs = slice(q0, min(q0 + bq, n_x))
-        S = buf[: (qs.stop - qs.start) * n_z].view(-1, n_z)
-        torch.mul(scores[qs], scale, out=S)
+    buf = torch.empty(min(bq, scores.shape[0]) * scores.shape[1], dtype=scores.dtype, device=scores.device)
+    for qs, ks, block in _stored_rows(scores, bq):
+        S = buf[: block.numel()].view_as(block)
+        torch.mul(block, scale, out=S)
         if x_bias is not None:
             S.sub_(x_bias[qs, None])
         if z_bias is not None:
             S.sub_(z_bias)
-        yield qs, slice(0, n_z), S
+        yield qs, ks, S
 
 
 def _stores_scores(device: torch.device, n_x: int, n_z: int) -> bool:
@@ -530,7 +534,7 @@ def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int,
     if kernel is None and not columns and scores is None:
         top = _row_pass(X, Z, kx, bq, bt)[0]
         return (top.mean(dim=1), None) + ((top,) if keep_rows else ())
-    tiles = _tiles(X, Z, bq, bt) if scores is None else _stored_tiles(scores, bq)
+    tiles = _tiles(X, Z, bq, bt) if scores is None else _stored_rows(scores, bq)  # both passes only read them
     r_x = torch.empty(n_x, device=X.device)
     rows = torch.empty(n_x, kx, device=X.device) if keep_rows else None
     col_top = torch.full((n_z, kz), -math.inf, device=X.device)
