@@ -39,6 +39,8 @@ multistep           VecMap ``--supervised``                      ``-m artetxe201
 semi-supervised     VecMap ``--semi_supervised``                 ``-m artetxe2018-semi-supervised``
 selflearning-       (the semi-supervised row's; ``--sides        ``-m selflearning`` (its defaults)
 default             xling``)
+selflearning-       (the same)                                   ``-m selflearning -p
+multistep                                                        mapper=artetxe2018-supervised``
 identical           VecMap ``--identical``                       ``-m artetxe2018-identical``
 unsupervised        VecMap ``--unsupervised``                    ``-m artetxe2018-unsupervised``
 muse-adversarial    MUSE ``unsupervised.py``                     ``-m adversarial``
@@ -53,6 +55,12 @@ table of everything in it)::
     python scripts/bench_anchors.py --table runs/anchors/rows.jsonl
 
 ``--timeout S`` stops a command after S seconds; its row then says so.
+``--vocabulary-cutoff N`` sets the words per side that take part in dictionary
+induction on both sides of the self-learning rows (VecMap ``--vocabulary_cutoff``,
+xling ``-p vocabulary_cutoff=N``; the recipes' own is 20,000), for runs that
+would otherwise not finish here; the table names it in the row. Those rows
+also record the iterations each side ran (VecMap runs with ``--verbose`` for
+that: it only prints).
 """
 
 from __future__ import annotations
@@ -87,6 +95,9 @@ ROWS = {
     # xling's own self-learning default against the same VecMap recipe (run it with --sides xling: its
     # anchor is the semi-supervised row's)
     "selflearning-default": ("vecmap", ["--semi_supervised", "{train}"], ["-m", "selflearning"]),
+    # the same with VecMap's multi-step map inside, without the stochastic schedule (which of the two matters)
+    "selflearning-multistep": ("vecmap", ["--semi_supervised", "{train}"],
+                               ["-m", "selflearning", "-p", "mapper=artetxe2018-supervised"]),
     "identical": ("vecmap", ["--identical"], ["-m", "artetxe2018-identical"]),
     "unsupervised": ("vecmap", ["--unsupervised"], ["-m", "artetxe2018-unsupervised"]),
     "muse-adversarial": ("muse", ["unsupervised.py"], ["-m", "adversarial"]),
@@ -94,6 +105,8 @@ ROWS = {
 }
 # Rows whose xling method learns from no dictionary (the lexicon is then given only for evaluation).
 NO_TRAIN_LEXICON = {"identical", "unsupervised", "muse-adversarial"}
+# Rows that run VecMap's self-learning loop on the anchor side and SelfLearning on xling's.
+SELF_LEARNING_ROWS = {"semi-supervised", "selflearning-default", "selflearning-multistep", "identical", "unsupervised"}
 
 
 def run_measured(cmd: list, *, cwd=None, timeout: float | None = None, log: Path | None = None, env=None) -> dict:
@@ -149,6 +162,8 @@ def run_anchor(tool: str, args: list, paths: dict, work: Path, timeout) -> tuple
         cmd = [sys.executable, "map_embeddings.py", *[a.format(**paths) for a in args], str(paths["src"]), str(paths["tgt"]),
                str(src_out), str(tgt_out)]
         m = run_measured(cmd, cwd=paths["vecmap"], timeout=timeout, log=work / "map.log")
+        if "--verbose" in args:
+            m["iterations"] = len(re.findall(r"^ITERATION \d+", m["output"], flags=re.M))
         if m["rc"] == 0:  # VecMap's own evaluation, CSLS (counted in the time) then NN (not counted)
             for retrieval in ("csls", "nn"):
                 e = run_measured([sys.executable, "eval_translation.py", str(src_out), str(tgt_out), "-d", str(paths["test"]),
@@ -208,6 +223,7 @@ def run_xling(row: str, xling_args: list, paths: dict, work: Path, timeout) -> t
         return m, {}
     src_lang, tgt_lang = paths["pair"].split("-")
     out = work / "out"
+    m["iterations"] = json.loads((out / "report.json").read_text())["sources"][src_lang]["n_iter"] or None
     return m, scores(xling_eval(out / f"{src_lang}.mapped.vec", out / f"{tgt_lang}.mapped.vec", paths["test"]))
 
 
@@ -246,8 +262,16 @@ def bench(args) -> None:
                  "test": lowered_dictionary(test, work_pair / "test.txt"), **anchors}
         for row in args.rows.split(","):
             tool, anchor_args, xling_args = ROWS[row]
+            cutoff = {}
+            if row in SELF_LEARNING_ROWS:
+                anchor_args = [*anchor_args, "--verbose"]
+                if args.vocabulary_cutoff:
+                    anchor_args += ["--vocabulary_cutoff", str(args.vocabulary_cutoff)]
+                    xling_args = [*xling_args, "-p", f"vocabulary_cutoff={args.vocabulary_cutoff}"]
+                    cutoff = {"vocabulary_cutoff": args.vocabulary_cutoff}
             for side in args.sides.split(","):
-                record = {"pair": pair, "row": row, "side": side, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+                record = {"pair": pair, "row": row, "side": side, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          **cutoff}
                 if side == "anchor":
                     record.update(tool=tool, commit=commits.get(tool), **anchor_side(row, tool, anchor_args, paths, work_pair, args))
                 else:
@@ -262,7 +286,8 @@ def anchor_side(row: str, tool: str, anchor_args: list, paths: dict, work_pair: 
     if paths[tool] is None:
         return {"error": f"no --{tool} checkout given"}
     m, own, (src_out, tgt_out) = run_anchor(tool, anchor_args, paths, fresh_dir(work_pair / row / "anchor"), args.timeout)
-    result = {"seconds": round(m["seconds"], 1), "peak_mib": round(m["peak_mib"]), "own": own}
+    result = {"seconds": round(m["seconds"], 1), "peak_mib": round(m["peak_mib"]), "own": own,
+              "iterations": m.get("iterations")}
     if m["rc"] != 0:
         return {**result, "error": failure(m)}
     return {**result, **scores(xling_eval(src_out, tgt_out, paths["test"]))}
@@ -270,7 +295,7 @@ def anchor_side(row: str, tool: str, anchor_args: list, paths: dict, work_pair: 
 
 def xling_side(row: str, xling_args: list, paths: dict, work_pair: Path, args) -> dict:
     m, xs = run_xling(row, xling_args, paths, fresh_dir(work_pair / row / "xling"), args.timeout)
-    result = {"seconds": round(m["seconds"], 1), "peak_mib": round(m["peak_mib"]), **xs}
+    result = {"seconds": round(m["seconds"], 1), "peak_mib": round(m["peak_mib"]), "iterations": m.get("iterations"), **xs}
     return {**result, "error": failure(m)} if m["rc"] != 0 else result
 
 
@@ -279,10 +304,11 @@ def table(path: Path) -> str:
     records: dict = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
-        records.setdefault((r["pair"], r["row"]), {})[r["side"]] = r
+        row = f"{r['row']} (cutoff {r['vocabulary_cutoff']})" if r.get("vocabulary_cutoff") else r["row"]
+        records.setdefault((r["pair"], row), {})[r["side"]] = r
     head = ("| pair | row | tool | NN P@1 | NN P@10 | CSLS P@1 | CSLS P@10 | own NN / CSLS P@1 | evaluable | "
-            "map + CSLS eval s | peak MiB | load | xling speed-up |")
-    lines = [head, "|" + "---|" * 13]
+            "map + CSLS eval s | iterations | peak MiB | load | xling speed-up |")
+    lines = [head, "|" + "---|" * 14]
     for (pair, row), sides in records.items():
         a, x = sides.get("anchor", {}), sides.get("xling", {})
         both = all(side and "error" not in side for side in (a, x))
@@ -292,12 +318,13 @@ def table(path: Path) -> str:
             if side is None:
                 continue
             if "error" in side:
-                lines.append(f"| {pair} | {row} | {side['tool']} | {side['error']} |" + " |" * 9)
+                lines.append(f"| {pair} | {row} | {side['tool']} | {side['error']} |" + " |" * 10)
                 continue
             own = side.get("own") or {}
             own_text = " / ".join("–" if own.get(k) is None else f"{own[k]:.1f}" for k in ("nn_p@1", "csls_p@1")) if own else ""
             lines.append(f"| {pair} | {row} | {side['tool']} | {side['nn_p@1']} | {side['nn_p@10']} | {side['csls_p@1']} | "
-                         f"{side['csls_p@10']} | {own_text} | {side['evaluable']} | {side['seconds']} | {side['peak_mib']} | "
+                         f"{side['csls_p@10']} | {own_text} | {side['evaluable']} | {side['seconds']} | {side.get('iterations') or ''} | "
+                         f"{side['peak_mib']} | "
                          f"{side['load']:.1f} | {speed if name == 'xling' else ''} |")
     return "\n".join(lines)
 
@@ -314,6 +341,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("runs/anchors/rows.jsonl"), help="results, appended")
     parser.add_argument("--sides", default="anchor,xling", help="run the anchors, xling, or both (in that order per row)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed to one command")
+    parser.add_argument("--vocabulary-cutoff", type=int, default=None,
+                        help="words per side in dictionary induction for the self-learning rows, both sides")
     parser.add_argument("--table", type=Path, help="print the table of this JSON-lines file and exit")
     args = parser.parse_args()
     if args.table is not None:

@@ -133,10 +133,12 @@ def test_inverted_softmax_large_beta_is_finite(data):
 
 @pytest.fixture(params=["torch", "kernel"])
 def terms_path(request, monkeypatch):
-    """Run the CSLS terms through the PyTorch path or the compiled tile scanner."""
+    """Run the CSLS terms (and the scans after them) through the PyTorch path or the compiled tile scanner."""
     if request.param == "kernel":
         assert load_topk() is not None, kernel_error("topk")
         monkeypatch.setattr(xling.retrieval, "_KERNEL_MIN_SCORES", 0)
+    else:  # the kernel would take even small scans with a dropout mask
+        monkeypatch.setattr(xling.retrieval, "_topk_kernel", lambda *args, **kwargs: None)
     return request.param
 
 
@@ -375,8 +377,9 @@ def test_the_kernel_and_tensors_mask_alike_and_a_shard_sees_the_whole_mask(monke
     X = rng.normal(size=(700, 12)).astype(np.float32)
     Z = rng.normal(size=(900, 12)).astype(np.float32)
     results = []
-    for minimum in (0, 1 << 62):  # kernel, then tensors
-        monkeypatch.setattr(xling.retrieval, "_KERNEL_MIN_SCORES", minimum)
+    kernel = xling.retrieval._topk_kernel
+    for scanner in (kernel, lambda *args, **kwargs: None):  # the kernel (even for this small masked problem), then tensors
+        monkeypatch.setattr(xling.retrieval, "_topk_kernel", scanner)
         m = best_matches(X, Z, keep_prob=0.2, generator=torch.Generator().manual_seed(1), device="cpu")
         r_x, r_z = xling.retrieval.csls_terms(X, Z)
         shard = best_matches(X, Z[300:], keep_prob=0.2, generator=torch.Generator().manual_seed(1), device="cpu",

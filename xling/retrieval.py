@@ -451,13 +451,14 @@ def _argmax_cols(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return v, i
 
 
-def _topk_kernel(device: torch.device, n_scores: int):
+def _topk_kernel(device: torch.device, n_scores: int, *, masked: bool = False):
     """The compiled tile scanner for a CPU problem of ``n_scores`` cosines, else None.
 
     Small problems keep the PyTorch path: they are fast anyway, and the kernel
-    pays off only on large tiles.
+    pays off only on large tiles. Not so with the dropout mask (``masked``):
+    hashing every entry in tensors costs more than the whole scan in the kernel.
     """
-    if device.type != "cpu" or n_scores < _KERNEL_MIN_SCORES:
+    if device.type != "cpu" or (n_scores < _KERNEL_MIN_SCORES and not masked):
         return None
     return load_topk()
 
@@ -678,7 +679,7 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep
     fi = torch.zeros(n_x, dtype=torch.int64, device=dev)
     bv = torch.full((n_z,), -math.inf, device=dev)
     bi = torch.zeros(n_z, dtype=torch.int64, device=dev)
-    kernel = _topk_kernel(dev, n_x * n_z)
+    kernel = _topk_kernel(dev, n_x * n_z, masked=keep_prob < 1.0)
     if kernel is not None:
         # the kernel applies scale, biases and mask as it reads each score
         tiles = [(slice(0, n_x), slice(0, n_z), scores)] if scores is not None else _tiles(Xn, Zn, bq, bt)
