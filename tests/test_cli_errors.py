@@ -295,11 +295,22 @@ def test_self_learning_takes_every_supervised_solver_by_name(pair, name):
     assert entry["bli"]["nn"]["p@1"] > 0.5  # the spaces are a rotation apart: every solver finds most of it
 
 
+def test_self_learning_takes_its_final_solver_by_name(pair):
+    root, out = pair
+    result = run(*align_args(root, "--out-dir", out, "-m", "selflearning", "-p", "final_mapper=artetxe2018-supervised",
+                             "-p", "max_iter=2", "-p", "vocabulary_cutoff=300", "--eval", root / "test.tsv"))
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "report.json").read_text())["sources"]["xx"]
+    assert entry["settings"]["final_mapper"].startswith("Artetxe2018Supervised(")
+    assert entry["settings"]["mapper"] is None and entry["bli"]["nn"]["p@1"] > 0.5
+
+
+@pytest.mark.parametrize("key", ["mapper", "final_mapper"])
 @pytest.mark.parametrize("name", ["adversarial", "unsupervised", "nope"])
-def test_self_learning_refuses_other_solver_names_in_one_line(pair, name):
+def test_self_learning_refuses_other_solver_names_in_one_line(pair, name, key):
     root, out = pair
     before = snapshot(out)
-    line = one_line_error(run(*align_args(root, "--out-dir", out, "-m", "selflearning", "-p", f"mapper={name}")))
-    expected = "needs a supervised solver" if name != "nope" else "unknown mapper 'nope' for setting 'mapper'; choose from:"
+    line = one_line_error(run(*align_args(root, "--out-dir", out, "-m", "selflearning", "-p", f"{key}={name}")))
+    expected = "needs a supervised solver" if name != "nope" else f"unknown mapper 'nope' for setting '{key}'; choose from:"
     assert line.startswith("Error: Method 'selflearning': ") and expected in line
     assert snapshot(out) == before

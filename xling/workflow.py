@@ -139,12 +139,12 @@ def _coerce(method: str, key: str, value, default):
     """A mapper setting checked by type; self-learning's inner solver may be given by registry name."""
     from xling.map import MAPPERS
 
-    if key == "mapper" and isinstance(value, str):
+    if key in ("mapper", "final_mapper") and isinstance(value, str):
         if value not in MAPPERS:
-            raise XlingError(f"Method {method!r}: unknown mapper {value!r} for setting 'mapper'; choose from: {', '.join(sorted(MAPPERS))}")
+            raise XlingError(f"Method {method!r}: unknown mapper {value!r} for setting {key!r}; choose from: {', '.join(sorted(MAPPERS))}")
         inner = MAPPERS[value]()
         if not inner.supervised:
-            raise XlingError(f"Method {method!r}: setting 'mapper' needs a supervised solver, got {value!r}")
+            raise XlingError(f"Method {method!r}: setting {key!r} needs a supervised solver, got {value!r}")
         return inner
     return coerce_setting(method, key, value, default)
 

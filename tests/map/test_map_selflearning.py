@@ -8,7 +8,7 @@ import pytest
 from xling import ConvergenceWarning, NotEnoughDataError
 from xling.map import LeastSquares, Procrustes, SelfLearning, seed_pairs, similarity_distribution_pairs
 from xling.map._diagnosis import conclude, spelling_check
-from xling.map.presets import Artetxe2018Unsupervised
+from xling.map.presets import Artetxe2018SemiSupervised, Artetxe2018Supervised, Artetxe2018Unsupervised
 
 
 def languages(n=3000, d=20, noise=0.05, seed=0):
@@ -125,6 +125,34 @@ def test_wraps_any_supervised_mapper_and_clones_it():
     m = SelfLearning(mapper=inner, device="cpu").fit(X, Z, np.stack([np.arange(150), perm[:150]], axis=1))
     assert m.mapper_ is not inner and not hasattr(inner, "x_map_")
     assert accuracy(m, X, Z, perm) > 0.99
+
+
+def test_a_final_mapper_is_fitted_once_on_the_final_dictionary():
+    """Iterate one solver, fit another on the dictionary the iterations end with (VecMap's recipes)."""
+    X, Z, _, perm = languages(n=1500)
+    seeds = np.stack([np.arange(150), perm[:150]], axis=1)
+    iterated = SelfLearning(vocabulary_cutoff=1000, random_state=0, device="cpu").fit(X, Z, seeds)
+    both = SelfLearning(final_mapper=Artetxe2018Supervised(), vocabulary_cutoff=1000, random_state=0,
+                        device="cpu").fit(X, Z, seeds)
+    np.testing.assert_array_equal(both.pairs_, iterated.pairs_)  # the same iterations
+    assert isinstance(both.mapper_, Artetxe2018Supervised) and isinstance(iterated.mapper_, Procrustes)
+    final = Artetxe2018Supervised().fit(X, Z, both.pairs_)
+    np.testing.assert_allclose(both.x_map_, final.x_map_, atol=1e-6)
+    np.testing.assert_allclose(both.transform(X[:50]), final.transform(X[:50]), atol=1e-5)
+    assert not np.allclose(both.x_map_, iterated.x_map_, atol=1e-2)  # a multi-step map is not the rotation
+
+
+def test_vecmaps_semi_supervised_recipe_iterates_procrustes_and_ends_with_the_multistep_map():
+    X, Z, _, perm = languages(n=1500)
+    seeds = np.stack([np.arange(150), perm[:150]], axis=1)
+    recipe = Artetxe2018SemiSupervised(vocabulary_cutoff=1000, stochastic_interval=2, random_state=0, device="cpu")
+    recipe.fit(X, Z, seeds)
+    same = SelfLearning(mapper=Procrustes(), final_mapper=Artetxe2018Supervised(), vocabulary_cutoff=1000,
+                        stochastic_initial=0.1, stochastic_interval=2, max_iter=1000, random_state=0,
+                        device="cpu").fit(X, Z, seeds)
+    np.testing.assert_array_equal(recipe.pairs_, same.pairs_)
+    np.testing.assert_allclose(recipe.x_map_, same.x_map_, atol=1e-6)
+    assert isinstance(recipe.mapper_, Artetxe2018Supervised) and accuracy(recipe, X, Z, perm) > 0.95
 
 
 # -- diagnosis: the spelling check ------------------------------------------------

@@ -13,8 +13,9 @@ artetxe2016               unit, center, unit + orthogonal map
 faruqui2014               unit length + CCA keeping 80% of the directions
 artetxe2018-supervised    multi-step: unit, center, unit; whitening;
                           re-weighting S^0.5 on both sides; de-whitening
-artetxe2018-semi-         stochastic self-learning (CSLS, union) around the
-supervised                multi-step map, from the given pairs
+artetxe2018-semi-         stochastic self-learning (CSLS, union) around
+supervised                Procrustes, then the multi-step map on the final
+                          dictionary, from the given pairs
 artetxe2018-identical     the same, from identically spelled words
 artetxe2018-unsupervised  the same, from a similarity-distribution
                           initialisation
@@ -91,14 +92,17 @@ class Artetxe2018SemiSupervised(SelfLearning):
     Self-learning from the given pairs with stochastic dictionary induction
     (keep probability 0.1, doubled after 50 iterations without improvement),
     CSLS, forward and backward pairs (union) among the 20,000 most frequent
-    words, around the multi-step map of :class:`Artetxe2018Supervised`
-    (VecMap's ``--semi_supervised``). Hundreds of iterations: the stochastic
-    schedule alone needs 4 × 50 of them to reach keep probability 1.
+    words, iterating Procrustes (unit, center, unit), then the multi-step map
+    of :class:`Artetxe2018Supervised` fitted once on the final dictionary
+    (VecMap's ``--semi_supervised``: its loop maps orthogonally until the end).
+    Hundreds of iterations: the stochastic schedule alone needs 4 × 50 of them
+    to reach keep probability 1.
     """
 
     def __init__(
         self,
         mapper=None,
+        final_mapper=None,
         seed: str = "pairs",
         method: str = "csls",
         knn_k: int = 10,
@@ -116,14 +120,15 @@ class Artetxe2018SemiSupervised(SelfLearning):
         callbacks=(),
     ):
         super().__init__(
-            mapper=mapper, seed=seed, method=method, knn_k=knn_k, direction=direction, threshold=threshold,
-            vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol, stochastic_initial=stochastic_initial,
-            stochastic_multiplier=stochastic_multiplier, stochastic_interval=stochastic_interval,
-            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
+            mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
+            threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
+            stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
+            stochastic_interval=stochastic_interval, init_cutoff=init_cutoff, device=device, random_state=random_state,
+            callbacks=callbacks,
         )
 
-    def _sub_mapper(self):
-        return Artetxe2018Supervised() if self.mapper is None else self.mapper
+    def _final_sub_mapper(self):
+        return Artetxe2018Supervised() if self.final_mapper is None else self.final_mapper
 
 
 # The two recipes below differ from the semi-supervised one only in the seed; scikit-learn's convention
@@ -134,6 +139,7 @@ class Artetxe2018Identical(Artetxe2018SemiSupervised):
     def __init__(
         self,
         mapper=None,
+        final_mapper=None,
         seed: str = "identical",
         method: str = "csls",
         knn_k: int = 10,
@@ -151,10 +157,11 @@ class Artetxe2018Identical(Artetxe2018SemiSupervised):
         callbacks=(),
     ):
         super().__init__(
-            mapper=mapper, seed=seed, method=method, knn_k=knn_k, direction=direction, threshold=threshold,
-            vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol, stochastic_initial=stochastic_initial,
-            stochastic_multiplier=stochastic_multiplier, stochastic_interval=stochastic_interval,
-            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
+            mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
+            threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
+            stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
+            stochastic_interval=stochastic_interval, init_cutoff=init_cutoff, device=device, random_state=random_state,
+            callbacks=callbacks,
         )
 
 
@@ -169,6 +176,7 @@ class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
     def __init__(
         self,
         mapper=None,
+        final_mapper=None,
         seed: str = "unsupervised",
         method: str = "csls",
         knn_k: int = 10,
@@ -186,10 +194,11 @@ class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
         callbacks=(),
     ):
         super().__init__(
-            mapper=mapper, seed=seed, method=method, knn_k=knn_k, direction=direction, threshold=threshold,
-            vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol, stochastic_initial=stochastic_initial,
-            stochastic_multiplier=stochastic_multiplier, stochastic_interval=stochastic_interval,
-            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
+            mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
+            threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
+            stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
+            stochastic_interval=stochastic_interval, init_cutoff=init_cutoff, device=device, random_state=random_state,
+            callbacks=callbacks,
         )
 
 

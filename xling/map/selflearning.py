@@ -113,10 +113,12 @@ class _SeedSupervised:
 
 
 class _SubMapperSameDim:
-    """``same_dim`` of the sub-mapper (of the default one on the class)."""
+    """``same_dim`` of the sub-mappers (of the default ones on the class): whether either needs it."""
 
     def __get__(self, obj, owner) -> bool:
-        return (obj if obj is not None else owner())._sub_mapper().same_dim
+        obj = obj if obj is not None else owner()
+        final = obj._final_sub_mapper()
+        return obj._sub_mapper().same_dim or (final is not None and final.same_dim)
 
 
 class SelfLearning(BaseMapper):
@@ -158,7 +160,12 @@ class SelfLearning(BaseMapper):
     ----------
     mapper : BaseMapper, optional
         Supervised solver to iterate (cloned); default ``Procrustes()``. Its
-        ``normalize`` is the normalisation of the whole method.
+        ``normalize`` is the normalisation of the whole method (the final
+        mapper's when there is one).
+    final_mapper : BaseMapper, optional
+        Supervised solver fitted once, on the final dictionary (cloned);
+        default: the map of the last iteration is the result. VecMap's
+        recipes iterate Procrustes and fit the multi-step map only at the end.
     seed : {"pairs", "identical", "numerals", "unsupervised"}
     method : {"csls", "nn"}
         Similarity used for dictionary induction.
@@ -193,7 +200,7 @@ class SelfLearning(BaseMapper):
     Attributes
     ----------
     mapper_ : BaseMapper
-        The sub-mapper fitted on the final dictionary.
+        The sub-mapper (``final_mapper`` if given) fitted on the final dictionary.
     x_map_, z_map_ : ndarray
         Those of ``mapper_``.
     pairs_ : ndarray of shape (n_pairs, 2)
@@ -219,6 +226,7 @@ class SelfLearning(BaseMapper):
     def __init__(
         self,
         mapper: BaseMapper | None = None,
+        final_mapper: BaseMapper | None = None,
         seed: str = "pairs",
         method: str = "csls",
         knn_k: int = 10,
@@ -236,6 +244,7 @@ class SelfLearning(BaseMapper):
         callbacks=(),
     ):
         self.mapper = mapper
+        self.final_mapper = final_mapper
         self.seed = seed
         self.method = method
         self.knn_k = knn_k
@@ -263,6 +272,10 @@ class SelfLearning(BaseMapper):
 
     def _sub_mapper(self) -> BaseMapper:
         return Procrustes() if self.mapper is None else self.mapper
+
+    def _final_sub_mapper(self) -> BaseMapper | None:
+        """The solver of the final map; None: the last iteration's map is the result."""
+        return self.final_mapper
 
     uses_validation = True
 
@@ -383,7 +396,10 @@ class SelfLearning(BaseMapper):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-            mapper = distributed.on_root(lambda: clone(base).fit(X, Z, pairs), group=group, what="fitting the final map")
+        final = self._final_sub_mapper()
+        if final is not None or not converged:  # else the last iteration's map was fitted on ``pairs`` already
+            mapper = distributed.on_root(lambda: clone(base if final is None else final).fit(X, Z, pairs), group=group,
+                                         what="fitting the final map")
         self.mapper_ = mapper
         self.pairs_ = pairs
         self.n_iter_ = it
