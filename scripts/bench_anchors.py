@@ -39,6 +39,8 @@ multistep           VecMap ``--supervised``                      ``-m artetxe201
 semi-supervised     VecMap ``--semi_supervised``                 ``-m artetxe2018-semi-supervised``
 selflearning-       (the semi-supervised row's; ``--sides        ``-m selflearning`` (its defaults)
 default             xling``)
+selflearning-       (the same)                                   ``-m selflearning -p final_mapper=none``
+procrustes
 selflearning-final- (the same)                                   ``-m selflearning -p final_mapper=
 multistep                                                        artetxe2018-supervised``
 selflearning-       (the same)                                   ``-m selflearning -p
@@ -95,9 +97,10 @@ ROWS = {
     "multistep": ("vecmap", ["--supervised", "{train}"], ["-m", "artetxe2018-supervised"]),
     "semi-supervised": ("vecmap", ["--semi_supervised", "{train}"], ["-m", "artetxe2018-semi-supervised"]),
     # xling's own self-learning default against the same VecMap recipe (run it with --sides xling: its
-    # anchor is the semi-supervised row's)
+    # anchor is the semi-supervised row's), then variants: the Procrustes loop alone (the default before
+    # final_mapper="auto"), VecMap's multi-step map fitted once at the end, or iterated
     "selflearning-default": ("vecmap", ["--semi_supervised", "{train}"], ["-m", "selflearning"]),
-    # without the stochastic schedule: VecMap's multi-step map fitted once at the end, or iterated
+    "selflearning-procrustes": ("vecmap", ["--semi_supervised", "{train}"], ["-m", "selflearning", "-p", "final_mapper=none"]),
     "selflearning-final-multistep": ("vecmap", ["--semi_supervised", "{train}"],
                                      ["-m", "selflearning", "-p", "final_mapper=artetxe2018-supervised"]),
     "selflearning-multistep": ("vecmap", ["--semi_supervised", "{train}"],
@@ -110,8 +113,8 @@ ROWS = {
 # Rows whose xling method learns from no dictionary (the lexicon is then given only for evaluation).
 NO_TRAIN_LEXICON = {"identical", "unsupervised", "muse-adversarial"}
 # Rows that run VecMap's self-learning loop on the anchor side and SelfLearning on xling's.
-SELF_LEARNING_ROWS = {"semi-supervised", "selflearning-default", "selflearning-final-multistep", "selflearning-multistep",
-                      "identical", "unsupervised"}
+SELF_LEARNING_ROWS = {"semi-supervised", "selflearning-default", "selflearning-procrustes", "selflearning-final-multistep",
+                      "selflearning-multistep", "identical", "unsupervised"}
 
 
 def run_measured(cmd: list, *, cwd=None, timeout: float | None = None, log: Path | None = None, env=None) -> dict:
@@ -228,7 +231,8 @@ def run_xling(row: str, xling_args: list, paths: dict, work: Path, timeout) -> t
         return m, {}
     src_lang, tgt_lang = paths["pair"].split("-")
     out = work / "out"
-    m["iterations"] = json.loads((out / "report.json").read_text())["sources"][src_lang]["n_iter"] or None
+    if row in SELF_LEARNING_ROWS:
+        m["iterations"] = json.loads((out / "report.json").read_text())["sources"][src_lang]["n_iter"]
     return m, scores(xling_eval(out / f"{src_lang}.mapped.vec", out / f"{tgt_lang}.mapped.vec", paths["test"]))
 
 
@@ -328,7 +332,8 @@ def table(path: Path) -> str:
             own = side.get("own") or {}
             own_text = " / ".join("–" if own.get(k) is None else f"{own[k]:.1f}" for k in ("nn_p@1", "csls_p@1")) if own else ""
             lines.append(f"| {pair} | {row} | {side['tool']} | {side['nn_p@1']} | {side['nn_p@10']} | {side['csls_p@1']} | "
-                         f"{side['csls_p@10']} | {own_text} | {side['evaluable']} | {side['seconds']} | {side.get('iterations') or ''} | "
+                         f"{side['csls_p@10']} | {own_text} | {side['evaluable']} | {side['seconds']} | "
+                         f"{side.get('iterations') if side['row'] in SELF_LEARNING_ROWS else ''} | "
                          f"{side['peak_mib']} | "
                          f"{side['load']:.1f} | {speed if name == 'xling' else ''} |")
     return "\n".join(lines)

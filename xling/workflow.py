@@ -139,9 +139,12 @@ def _coerce(method: str, key: str, value, default):
     """A mapper setting checked by type; self-learning's inner solver may be given by registry name."""
     from xling.map import MAPPERS
 
+    if key == "final_mapper" and value in ("auto", "none"):
+        return None if value == "none" else value
     if key in ("mapper", "final_mapper") and isinstance(value, str):
         if value not in MAPPERS:
-            raise XlingError(f"Method {method!r}: unknown mapper {value!r} for setting {key!r}; choose from: {', '.join(sorted(MAPPERS))}")
+            names = sorted(MAPPERS) + (["auto", "none"] if key == "final_mapper" else [])
+            raise XlingError(f"Method {method!r}: unknown mapper {value!r} for setting {key!r}; choose from: {', '.join(names)}")
         inner = MAPPERS[value]()
         if not inner.supervised:
             raise XlingError(f"Method {method!r}: setting {key!r} needs a supervised solver, got {value!r}")

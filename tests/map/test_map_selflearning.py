@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from xling import ConvergenceWarning, NotEnoughDataError
+from xling.exceptions import InputError
 from xling.map import LeastSquares, Procrustes, SelfLearning, seed_pairs, similarity_distribution_pairs
 from xling.map._diagnosis import conclude, spelling_check
 from xling.map.presets import Artetxe2018SemiSupervised, Artetxe2018Supervised, Artetxe2018Unsupervised
@@ -131,7 +132,7 @@ def test_a_final_mapper_is_fitted_once_on_the_final_dictionary():
     """Iterate one solver, fit another on the dictionary the iterations end with (VecMap's recipes)."""
     X, Z, _, perm = languages(n=1500)
     seeds = np.stack([np.arange(150), perm[:150]], axis=1)
-    iterated = SelfLearning(vocabulary_cutoff=1000, random_state=0, device="cpu").fit(X, Z, seeds)
+    iterated = SelfLearning(final_mapper=None, vocabulary_cutoff=1000, random_state=0, device="cpu").fit(X, Z, seeds)
     both = SelfLearning(final_mapper=Artetxe2018Supervised(), vocabulary_cutoff=1000, random_state=0,
                         device="cpu").fit(X, Z, seeds)
     np.testing.assert_array_equal(both.pairs_, iterated.pairs_)  # the same iterations
@@ -140,6 +141,21 @@ def test_a_final_mapper_is_fitted_once_on_the_final_dictionary():
     np.testing.assert_allclose(both.x_map_, final.x_map_, atol=1e-6)
     np.testing.assert_allclose(both.transform(X[:50]), final.transform(X[:50]), atol=1e-5)
     assert not np.allclose(both.x_map_, iterated.x_map_, atol=1e-2)  # a multi-step map is not the rotation
+    # the default ("auto"): that multi-step map after the default Procrustes loop, none after another solver
+    default = SelfLearning(vocabulary_cutoff=1000, random_state=0, device="cpu").fit(X, Z, seeds)
+    np.testing.assert_allclose(default.x_map_, both.x_map_, atol=1e-6)
+    other = SelfLearning(mapper=LeastSquares(), vocabulary_cutoff=1000, device="cpu").fit(X, Z, seeds)
+    assert isinstance(other.mapper_, LeastSquares)
+
+
+def test_the_automatic_final_map_needs_more_pairs_than_dimensions():
+    """Whitening needs more pairs than dimensions: with fewer, "auto" keeps the last iteration's map."""
+    X, Z, _, perm = languages(n=400, d=20)
+    seeds = np.stack([np.arange(40), perm[:40]], axis=1)
+    m = SelfLearning(vocabulary_cutoff=10, random_state=0, device="cpu").fit(X, Z, seeds)  # at most 2 x 10 pairs
+    assert len(m.pairs_) <= 20 and isinstance(m.mapper_, Procrustes)
+    with pytest.raises(InputError, match="final_mapper"):
+        SelfLearning(final_mapper="best", device="cpu").fit(X, Z, seeds)
 
 
 def test_vecmaps_semi_supervised_recipe_iterates_procrustes_and_ends_with_the_multistep_map():

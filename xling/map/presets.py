@@ -102,7 +102,7 @@ class Artetxe2018SemiSupervised(SelfLearning):
     def __init__(
         self,
         mapper=None,
-        final_mapper=None,
+        final_mapper="auto",
         seed: str = "pairs",
         method: str = "csls",
         knn_k: int = 10,
@@ -127,9 +127,6 @@ class Artetxe2018SemiSupervised(SelfLearning):
             callbacks=callbacks,
         )
 
-    def _final_sub_mapper(self):
-        return Artetxe2018Supervised() if self.final_mapper is None else self.final_mapper
-
 
 # The two recipes below differ from the semi-supervised one only in the seed; scikit-learn's convention
 # (parameters read from the constructor's signature) is why each repeats the constructor.
@@ -139,7 +136,7 @@ class Artetxe2018Identical(Artetxe2018SemiSupervised):
     def __init__(
         self,
         mapper=None,
-        final_mapper=None,
+        final_mapper="auto",
         seed: str = "identical",
         method: str = "csls",
         knn_k: int = 10,
@@ -176,7 +173,7 @@ class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
     def __init__(
         self,
         mapper=None,
-        final_mapper=None,
+        final_mapper="auto",
         seed: str = "unsupervised",
         method: str = "csls",
         knn_k: int = 10,
