@@ -69,6 +69,25 @@ def test_hub_rejects_two_sided_methods_missing_lexicons_and_bad_settings():
         align(spaces, "en", lexicons, method="selflearning", params={"mapper": "nope"})
 
 
+@pytest.mark.parametrize("as_instance", [False, True])
+def test_self_learning_into_a_hub_keeps_the_target_where_it_is(as_instance):
+    """One source: the default multi-step final map (it moves the target); several: the one-sided loop's map."""
+    from xling.map import SelfLearning
+    from xling.map.presets import Artetxe2018Supervised
+
+    spaces, lexicons = three_languages()
+    method = SelfLearning(vocabulary_cutoff=300) if as_instance else "selflearning"
+    params = None if as_instance else {"vocabulary_cutoff": 300}
+    hub = align(spaces, "en", lexicons, method=method, params=params, device="cpu")
+    for lang in ("de", "fr"):
+        assert hub.report["sources"][lang]["settings"]["final_mapper"] is None
+        assert isinstance(hub.mappers[lang].mapper_, Procrustes)
+    spaces.pop("fr"), lexicons.pop("fr")
+    pair = align(spaces, "en", lexicons, method=method, params=params, device="cpu")
+    assert pair.report["sources"]["de"]["settings"]["final_mapper"] == "auto"
+    assert isinstance(pair.mappers["de"].mapper_, Artetxe2018Supervised)
+
+
 def test_self_learning_takes_its_inner_solver_by_name():
     spaces, lexicons = three_languages()
     spaces.pop("fr"), lexicons.pop("fr")  # multi-step moves both sides: one pair only

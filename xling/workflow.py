@@ -335,6 +335,15 @@ def align(
             raise XlingError(f"Expected {name}s keyed by source languages {sources}, got {unknown}")
     template = _template(method, params, seed, device)
     method_name = method if isinstance(method, str) else type(method).__name__
+    if len(sources) > 1 and template.get_params(deep=False).get("final_mapper") == "auto":
+        # the sources share the target as their hub, and a multi-step final map would move it for each
+        logger.info("%d sources into one hub: %s keeps the last iteration's map (final_mapper=None)", len(sources),
+                    method_name)
+        template.set_params(final_mapper=None)
+        if isinstance(method, str):
+            params = {**(params or {}), "final_mapper": "none"}
+        else:
+            method = clone(method).set_params(final_mapper=None)
     if template.supervised:
         missing = [lang for lang in sources if lang not in lexicons]
         if missing:

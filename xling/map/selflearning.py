@@ -168,8 +168,11 @@ class SelfLearning(BaseMapper):
         multi-step map (``artetxe2018-supervised``) when ``mapper`` is None,
         as VecMap's recipes end their Procrustes loop, unless the final
         dictionary has too few pairs to whiten (no more than the dimensions);
-        else None. On en-es (BENCHMARKS.md, "Self-learning against VecMap's
-        recipes") it adds 2.2 NN and 1.5 CSLS P@1 to the Procrustes loop.
+        else None. On en-es, en-fr and en-it it adds 0.8-2.2 NN and 1.1-1.5
+        CSLS P@1 to the Procrustes loop (BENCHMARKS.md, "Self-learning against
+        VecMap's recipes"). Several sources aligned into one hub
+        (:func:`xling.align`) keep the last iteration's map instead: the
+        multi-step map moves the target space.
     seed : {"pairs", "identical", "numerals", "unsupervised"}
     method : {"csls", "nn"}
         Similarity used for dictionary induction.
