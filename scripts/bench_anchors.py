@@ -318,7 +318,7 @@ def table(path: Path) -> str:
     head = ("| pair | row | tool | NN P@1 | NN P@10 | CSLS P@1 | CSLS P@10 | own NN / CSLS P@1 | evaluable | "
             "map + CSLS eval s | iterations | peak MiB | load | xling speed-up |")
     lines = [head, "|" + "---|" * 14]
-    for (pair, row), sides in records.items():
+    for (pair, row), sides in sorted(records.items(), key=lambda item: item[0][0]):  # by pair, rows as run
         a, x = sides.get("anchor", {}), sides.get("xling", {})
         both = all(side and "error" not in side for side in (a, x))
         speed = f"{a['seconds'] / x['seconds']:.1f}×" if both else ""
