@@ -163,8 +163,9 @@ class SelfLearning(BaseMapper):
         ``normalize`` is the normalisation of the whole method (the final
         mapper's when there is one).
     final_mapper : BaseMapper, "auto" or None
-        Supervised solver fitted once, on the final dictionary (cloned); None:
-        the map of the last iteration is the result. ``"auto"`` (default): the
+        Supervised solver fitted once on the final dictionary (cloned): "auto"
+        fits the multi-step map after the default Procrustes loop, None keeps
+        the last iteration's map. In detail, ``"auto"`` (default) is the
         multi-step map (``artetxe2018-supervised``) when ``mapper`` is None,
         as VecMap's recipes end their Procrustes loop, unless the final
         dictionary has too few pairs to whiten (no more than the dimensions);
