@@ -359,7 +359,7 @@ class SelfLearning(BaseMapper):
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
         gen = torch_generator(rng, device)  # seeded alike on every rank, so the dropout masks agree
-        base = self._sub_mapper()
+        base, final = self._sub_mapper(), self._final_sub_mapper()
         group = distributed.current_group()  # None: one process
         if pairs is None:
             steps = base.get_params().get("normalize")
@@ -410,7 +410,6 @@ class SelfLearning(BaseMapper):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        final = self._final_sub_mapper()
         if self.final_mapper == "auto" and final is not None and len(pairs) <= max(X.shape[1], Z.shape[1]):
             logger.info("final_mapper='auto': %d pairs are too few to whiten %d dimensions; the last iteration's "
                         "map is the result", len(pairs), max(X.shape[1], Z.shape[1]))
