@@ -25,6 +25,7 @@ from xling.retrieval import (
     translate,
     unit_rows,
     unsupervised_criterion,
+    vecmap_matches,
 )
 
 ATOL = 2e-5
@@ -392,6 +393,62 @@ def test_the_kernel_and_tensors_mask_alike_and_a_shard_sees_the_whole_mask(monke
         np.testing.assert_allclose(a.forward_score.numpy(), b.forward_score.numpy(), atol=ATOL)
     # the shard's backward matches are the whole problem's for its columns
     np.testing.assert_array_equal(ks.backward_index.numpy(), k.backward_index.numpy()[300:])
+
+
+def _ref_vecmap(X, Z, method, keep_prob, seed, knn_k=10):
+    """VecMap's induction step (map_embeddings.py) in numpy, its two random masks replaced by xling's keyed ones.
+
+    Dropped scores are set to 0 on VecMap's scale, cos - r/2 of the other side,
+    and argmax takes the first of equal values; the scores are the best cosines.
+    """
+    S = unit(X) @ unit(Z).T
+    F, B = S.copy(), S.copy()
+    if method == "csls":
+        F -= np.sort(S, axis=0)[-knn_k:].mean(axis=0)[None, :] / 2
+        B -= np.sort(S, axis=1)[:, -knn_k:].mean(axis=1)[:, None] / 2
+    if keep_prob < 1:
+        gen = torch.Generator().manual_seed(seed)
+        key_f, key_b = (int(torch.randint(0, 2**32, (1,), generator=gen)) for _ in range(2))
+        F[_ref_mask_bits(key_f, len(X), len(Z)) >= round(keep_prob * 65536)] = 0
+        B[_ref_mask_bits(key_b, len(X), len(Z)) >= round(keep_prob * 65536)] = 0
+    return S.max(axis=1), F, S.max(axis=0), B
+
+
+def assert_argmax(index, M, axis):
+    """``index`` is numpy's argmax of M along ``axis``, but for near-ties (float32 cannot order them)."""
+    expected = M.argmax(axis=axis)
+    off = np.flatnonzero(index != expected)
+    picked = np.take_along_axis(M, np.expand_dims(index, axis), axis).squeeze(axis)
+    np.testing.assert_allclose(picked[off], M.max(axis=axis)[off], atol=1e-6)
+    assert len(off) <= 2
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+@pytest.mark.parametrize("keep_prob", [1.0, 0.3, 0.02])
+def test_vecmap_matches_follow_vecmaps_induction(method, keep_prob, terms_path, product_path):
+    rng = np.random.default_rng(11)
+    Z = rng.normal(size=(900, 16)) + 1.5  # a shared direction: cosines within Z's cone are positive
+    X = rng.normal(size=(400, 16)) + 1.5
+    X[:120] *= -1  # these rows' every cosine is negative, so a dropped score (0) beats every kept one
+    X, Z = X.astype(np.float32), Z.astype(np.float32)
+    fv, F, bv, B = _ref_vecmap(X, Z, method, keep_prob, seed=4)
+    fi = F.argmax(axis=1)
+    for batch_size, tile_size in [(None, None), (61, 257)]:
+        m = vecmap_matches(X, Z, method=method, keep_prob=keep_prob, generator=torch.Generator().manual_seed(4),
+                           batch_size=batch_size, tile_size=tile_size, device="cpu")
+        assert_argmax(m.forward_index.numpy(), F, axis=1)
+        assert_argmax(m.backward_index.numpy(), B, axis=0)
+        np.testing.assert_allclose(m.forward_score.numpy(), fv, atol=ATOL)
+        np.testing.assert_allclose(m.backward_score.numpy(), bv, atol=ATOL)
+    if keep_prob < 1:
+        # the zero rule is what picked the negative rows' matches: best_matches (dropped = ignored) differs there
+        ignored = best_matches(X, Z, method=method, keep_prob=keep_prob, generator=torch.Generator().manual_seed(4),
+                               device="cpu")
+        assert (ignored.forward_index[:120].numpy() != fi[:120]).mean() > 0.9
+        assert np.all(fi[:120] < 60)  # a first dropped column comes early
+    # VecMap's union keeps pairs found both ways twice
+    union = m.pairs("union", unique=False)
+    assert len(union) == 400 + 900 and len(m.pairs("union")) == len(np.unique(union, axis=0)) < 1300
 
 
 def test_matches_give_the_pairs_of_induce_pairs(data):

@@ -100,6 +100,7 @@ __all__ = [
     "retrieve",
     "Scorer",
     "best_matches",
+    "vecmap_matches",
     "Matches",
     "induce_pairs",
     "mutual_nn_pairs",
@@ -655,7 +656,7 @@ def _mask_bits(key: int, rows: slice, cols: slice, device: torch.device) -> torc
 
 
 def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep_prob=1.0, generator=None,
-                    column_offset=0, scores=None):
+                    key=None, column_offset=0, scores=None):
     """Best z per x and best x per z of ``C = scale cos(x, z) - x_bias[x] - z_bias[z]``.
 
     The row maxima of C rank the z of each x by ``scale cos - z_bias`` and the
@@ -665,7 +666,8 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep
     (stochastic dictionary induction), by a mask that depends only on one key
     drawn from ``generator`` and the entry's row and column; Z's columns are
     those from ``column_offset`` on of the whole problem (a shard sees the
-    whole problem's mask). ``scores``: the cosines X Zᵀ already computed,
+    whole problem's mask). ``key``: the mask's key itself, instead of a draw
+    from ``generator``. ``scores``: the cosines X Zᵀ already computed,
     (n_x, n_z), from which C is taken instead of a second product.
 
     Returns ``(row_max, row_arg, col_max, col_arg)``: values of C, shapes (n_x,)
@@ -673,7 +675,7 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep
     """
     n_x, n_z = Xn.shape[0], Zn.shape[0]
     dev = Xn.device
-    key = _mask_key(generator) if keep_prob < 1.0 else 0
+    key = (_mask_key(generator) if key is None else key) if keep_prob < 1.0 else 0
     threshold = _keep_threshold(keep_prob) if keep_prob < 1.0 else 1 << 16
     fv = torch.full((n_x,), -math.inf, device=dev)
     fi = torch.zeros(n_x, dtype=torch.int64, device=dev)
@@ -710,6 +712,47 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep
         bv[ks] = torch.where(later, v, bv[ks])
         bi[ks] = torch.where(later, i + qs.start, bi[ks])
     return fv, fi, bv, bi
+
+
+def _first_dropped(key: int, keep_prob: float, n_x: int, n_z: int, device: torch.device, *,
+                   per: Literal["row", "column"]) -> torch.Tensor:
+    """Per row of X (``per="row"``) the first column, or per column the first row, that the mask of ``key`` drops.
+
+    The entries and mask of :func:`_best_both_ways` (same key, same ``keep_prob``);
+    (n_x,) or (n_z,) int64, with n_z (or n_x) where nothing is dropped. The
+    scan grows a window from index 0: at keep probability p a drop comes after
+    1 / (1 - p) entries on average, so a few windows suffice.
+    """
+    threshold = _keep_threshold(keep_prob)
+    n_out, n_along = (n_x, n_z) if per == "row" else (n_z, n_x)
+    first = torch.full((n_out,), n_along, dtype=torch.int64, device=device)
+    todo = torch.arange(n_out, device=device)
+    start, width = 0, 64
+    while len(todo) and start < n_along:
+        stop = min(start + width, n_along)
+        if per == "row":
+            bits = _mask_bits(key, slice(0, n_x), slice(start, stop), device)[todo]
+        else:
+            bits = _mask_bits(key, slice(start, stop), slice(0, n_z), device)[:, todo].T
+        dropped = bits >= threshold
+        found = dropped.any(dim=1)
+        first[todo[found]] = start + dropped[found].to(torch.uint8).argmax(dim=1)
+        todo = todo[~found]
+        start, width = stop, 2 * width
+    return first
+
+
+def _with_dropped_as_zero(value: torch.Tensor, index: torch.Tensor, first_dropped: torch.Tensor,
+                          length: int) -> torch.Tensor:
+    """The argmax of rows of ``length`` entries whose dropped entries count as 0 instead of being ignored.
+
+    ``value``/``index``: each row's best kept entry (-inf when all are dropped);
+    ``first_dropped``: its first dropped index (``length``: none). A dropped
+    entry wins when the best kept one is below 0, and at exactly 0 when it
+    comes first (numpy's argmax takes the first of equal values).
+    """
+    zero_wins = (value < 0) | ((value == 0) & (first_dropped < index))
+    return torch.where((first_dropped < length) & zero_wins, first_dropped, index)
 
 
 def _cpu(*tensors):
@@ -1400,7 +1443,8 @@ class Matches:
         """Mean best score over both directions, the quantity self-learning maximises (Artetxe et al. 2018 ACL)."""
         return float((self.forward_score.mean() + self.backward_score.mean()) / 2)
 
-    def pairs(self, direction: Direction = "forward", threshold: float | None = None) -> np.ndarray:
+    def pairs(self, direction: Direction = "forward", threshold: float | None = None, *,
+              unique: bool = True) -> np.ndarray:
         """A dictionary from the matches.
 
         Parameters
@@ -1412,11 +1456,15 @@ class Matches:
         threshold : float, optional
             Keep only pairs whose score (in the chosen direction; in both for
             the intersection, in either for the union) is at least this.
+        unique : bool
+            False keeps a union's pairs found both ways twice, forward ones
+            first, unsorted (VecMap's union, in which they weigh double in the
+            next fit).
 
         Returns
         -------
         pairs : ndarray of shape (n_pairs, 2), int64
-            ``(row in X, row in Z)``, sorted by source then target row, no duplicates.
+            ``(row in X, row in Z)``, sorted by source then target row, no duplicates (``unique``).
         """
         _check_direction(direction)
         fv, fi = self.forward_score.numpy(), self.forward_index.numpy()
@@ -1437,7 +1485,8 @@ class Matches:
             # x -> z and z -> x agree: bi[fi[x]] == x.
             mutual = (bi[fi] == np.arange(len(fi))) & fwd_keep & bwd_keep[fi]
             pairs = fwd[mutual]
-        return np.unique(pairs.astype(np.int64).reshape(-1, 2), axis=0)
+        pairs = pairs.astype(np.int64).reshape(-1, 2)
+        return np.unique(pairs, axis=0) if unique else pairs
 
 
 def best_matches(
@@ -1548,6 +1597,79 @@ def best_matches(
     else:
         result = _best_both_ways(Xn, Zn, bq, bt, **drop)
     return Matches(*_cpu(*result))
+
+
+def vecmap_matches(
+    X,
+    Z,
+    *,
+    method: Literal["nn", "csls"] = "csls",
+    knn_k: int = 10,
+    keep_prob: float = 1.0,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+    tile_size: int | None = None,
+    device=None,
+) -> Matches:
+    """Dictionary induction as VecMap's ``map_embeddings.py`` does it (Artetxe et al. 2018 ACL, as released).
+
+    The same scores as :func:`best_matches`, with VecMap's three departures
+    from it in stochastic induction:
+
+    * a dropped score counts as 0 (the paper's "set to zero"), on VecMap's
+      scale: forward ``cos(x, z) - r_X(z) / 2``, backward ``cos(x, z) -
+      r_Z(x) / 2`` (CSLS halved, less the term that is constant along the
+      direction). Where every kept score of a row is below 0, its first
+      dropped entry, a frequent word, wins. :func:`best_matches` ignores it;
+    * each direction has its own mask (one key each from ``generator``);
+    * the scores kept are each direction's best *cosine*, unmasked, whose mean
+      is VecMap's objective, not the best induction scores.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_x, d)
+    Z : array-like or Tensor of shape (n_z, d)
+    method : {"nn", "csls"}
+    knn_k, keep_prob, generator, batch_size, tile_size, device
+        As in :func:`best_matches`; the masks are keyed hashes of each entry's
+        row and column as there, so a seed gives the same matches on every
+        device and tiling.
+
+    Returns
+    -------
+    Matches
+        ``forward_index``/``backward_index``: each row's match under the
+        zeroed masks; ``forward_score``/``backward_score``: each row's best
+        cosine over all of Z / X. Use ``.pairs(direction, unique=False)`` for
+        VecMap's union.
+    """
+    _check_method(method, ("nn", "csls"))
+    knn_k = _check_k(knn_k, "knn_k")
+    keep_prob = float(keep_prob)
+    if not 0.0 < keep_prob <= 1.0:
+        raise InputError(f"Expected keep_prob in (0, 1], got {keep_prob}")
+    dev = resolve_device(device)
+    Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
+    _check_pair(Xn, Zn, "X", "Z")
+    n_x, n_z = Xn.shape[0], Zn.shape[0]
+    bq, bt = _sizes(dev, batch_size, tile_size)
+    scores = _product(Xn, Zn) if _stores_scores(dev, n_x, n_z) else None
+    r_x = r_z = None
+    if method == "csls":
+        r_x, r_z = _fused_terms(Xn, Zn, knn_k, bq, bt, scores=scores)
+        r_x, r_z = r_x / 2, r_z / 2
+    best_cos_x, _, best_cos_z, _ = _best_both_ways(Xn, Zn, bq, bt, scores=scores)
+    if keep_prob < 1.0:
+        key_f, key_b = _mask_key(generator), _mask_key(generator)
+    else:
+        key_f = key_b = 0
+    drop = dict(keep_prob=keep_prob, scores=scores)
+    fv, fi, _, _ = _best_both_ways(Xn, Zn, bq, bt, z_bias=r_z, key=key_f, **drop)
+    _, _, bv, bi = _best_both_ways(Xn, Zn, bq, bt, x_bias=r_x, key=key_b, **drop)
+    if keep_prob < 1.0:
+        fi = _with_dropped_as_zero(fv, fi, _first_dropped(key_f, keep_prob, n_x, n_z, dev, per="row"), n_z)
+        bi = _with_dropped_as_zero(bv, bi, _first_dropped(key_b, keep_prob, n_x, n_z, dev, per="column"), n_x)
+    return Matches(*_cpu(best_cos_x, fi, best_cos_z, bi))
 
 
 def induce_pairs(

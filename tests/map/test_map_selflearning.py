@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from xling import ConvergenceWarning, NotEnoughDataError
+from xling._utils import check_random_state, torch_generator
 from xling.exceptions import InputError
 from xling.map import LeastSquares, Procrustes, SelfLearning, seed_pairs, similarity_distribution_pairs
 from xling.map._diagnosis import conclude, spelling_check
@@ -164,11 +166,80 @@ def test_vecmaps_semi_supervised_recipe_iterates_procrustes_and_ends_with_the_mu
     recipe = Artetxe2018SemiSupervised(vocabulary_cutoff=1000, stochastic_interval=2, random_state=0, device="cpu")
     recipe.fit(X, Z, seeds)
     same = SelfLearning(mapper=Procrustes(), final_mapper=Artetxe2018Supervised(), vocabulary_cutoff=1000,
-                        stochastic_initial=0.1, stochastic_interval=2, max_iter=1000, random_state=0,
-                        device="cpu").fit(X, Z, seeds)
+                        stochastic_initial=0.1, stochastic_interval=2, max_iter=1000, induction="vecmap",
+                        random_state=0, device="cpu").fit(X, Z, seeds)
     np.testing.assert_array_equal(recipe.pairs_, same.pairs_)
     np.testing.assert_allclose(recipe.x_map_, same.x_map_, atol=1e-6)
     assert isinstance(recipe.mapper_, Artetxe2018Supervised) and accuracy(recipe, X, Z, perm) > 0.95
+
+
+def _unit_center_unit(A):
+    A = A / np.linalg.norm(A, axis=1, keepdims=True)
+    A = A - A.mean(axis=0)
+    return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+
+def _mask(key, n_x, n_z, keep_prob):
+    """xling's keyed mask of the entries of an (n_x, n_z) problem: True where dropped."""
+    from xling.retrieval import _keep_threshold, _mask_bits
+
+    return (_mask_bits(key, slice(0, n_x), slice(0, n_z), torch.device("cpu")) >= _keep_threshold(keep_prob)).numpy()
+
+
+def _vecmap_loop(X, Z, seeds, *, cut, interval, random_state, keep_prob=0.1, multiplier=2.0, threshold=1e-6):
+    """VecMap's map_embeddings.py self-learning loop (--orthogonal --csls 10 --direction union, stochastic) in
+    numpy, written from its description; its random masks are xling's keyed ones drawn in the same order.
+
+    Returns the final dictionary (src, trg), the final map and the number of inductions.
+    """
+    gen = torch_generator(check_random_state(random_state))
+    x, z = _unit_center_unit(X.astype(np.float64)), _unit_center_unit(Z.astype(np.float64))
+    src, trg = seeds[:, 0], seeds[:, 1]
+    best, last, it, end = -100.0, 0, 1, False
+    while True:
+        if it - last > interval:
+            end = keep_prob >= 1.0
+            keep_prob, last = min(1.0, multiplier * keep_prob), it
+        u, _, vt = np.linalg.svd(z[trg].T @ x[src])
+        w = vt.T @ u.T
+        if end:
+            return src, trg, w, it - 1
+        S = (x[:cut] @ w) @ z[:cut].T
+        F = S - np.sort(S, axis=0)[-10:].mean(axis=0)[None, :] / 2
+        B = S - np.sort(S, axis=1)[:, -10:].mean(axis=1)[:, None] / 2
+        if keep_prob < 1.0:
+            key_f, key_b = (int(torch.randint(0, 2**32, (1,), generator=gen)) for _ in range(2))
+            F[_mask(key_f, cut, cut, keep_prob)] = 0
+            B[_mask(key_b, cut, cut, keep_prob)] = 0
+        src = np.concatenate([np.arange(cut), B.argmax(axis=0)])
+        trg = np.concatenate([F.argmax(axis=1), np.arange(cut)])
+        objective = (S.max(axis=1).mean() + S.max(axis=0).mean()) / 2
+        if objective - best >= threshold:
+            last, best = it, objective
+        it += 1
+
+
+def test_vecmap_induction_follows_vecmaps_loop_to_the_same_dictionary_and_map():
+    X, Z, _, perm = languages(n=900, d=12, noise=0.3)
+    seeds = np.stack([np.arange(40), perm[:40]], axis=1)
+    src, trg, w, n_inductions = _vecmap_loop(X, Z, seeds, cut=600, interval=3, random_state=5)
+    m = SelfLearning(induction="vecmap", final_mapper=None, vocabulary_cutoff=600, stochastic_initial=0.1,
+                     stochastic_interval=3, max_iter=500, random_state=5, device="cpu").fit(X, Z, seeds)
+    assert m.n_iter_ == n_inductions > 5 * 3  # five stages of at least three iterations
+    np.testing.assert_array_equal(m.pairs_, np.stack([src, trg], axis=1))  # with the pairs found both ways twice
+    np.testing.assert_allclose(m.x_map_ @ m.z_map_.T, w, atol=1e-4)
+    keep = [e["keep_prob"] for e in m.history_[:-1]]
+    assert keep[0] == pytest.approx(0.1) and keep[-1] == 1.0
+    assert len(np.unique(m.pairs_, axis=0)) < len(m.pairs_) == 2 * 600
+    # the default induction is another one: a union without duplicates, other iterations
+    default = SelfLearning(final_mapper=None, vocabulary_cutoff=600, stochastic_initial=0.1, stochastic_interval=3,
+                           max_iter=500, random_state=5, device="cpu").fit(X, Z, seeds)
+    assert len(default.pairs_) == len(np.unique(default.pairs_, axis=0)) and default.n_iter_ != m.n_iter_
+    assert accuracy(m, X, Z, perm) > 0.9
+    with pytest.raises(InputError, match="induction"):
+        SelfLearning(induction="zero", device="cpu").fit(X, Z, seeds)
+    with pytest.raises(InputError, match="threshold"):
+        SelfLearning(induction="vecmap", threshold=0.1, device="cpu").fit(X, Z, seeds)
 
 
 # -- diagnosis: the spelling check ------------------------------------------------

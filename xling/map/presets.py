@@ -94,7 +94,8 @@ class Artetxe2018SemiSupervised(SelfLearning):
     CSLS, forward and backward pairs (union) among the 20,000 most frequent
     words, iterating Procrustes (unit, center, unit), then the multi-step map
     of :class:`Artetxe2018Supervised` fitted once on the final dictionary
-    (VecMap's ``--semi_supervised``: its loop maps orthogonally until the end).
+    (VecMap's ``--semi_supervised``: its loop maps orthogonally until the end),
+    with VecMap's own induction and stopping rule (``induction="vecmap"``).
     Hundreds of iterations: the stochastic schedule alone needs 4 × 50 of them
     to reach keep probability 1.
     """
@@ -114,6 +115,7 @@ class Artetxe2018SemiSupervised(SelfLearning):
         stochastic_initial: float = 0.1,
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
+        induction: str = "vecmap",
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -123,8 +125,8 @@ class Artetxe2018SemiSupervised(SelfLearning):
             mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
             threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
             stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
-            stochastic_interval=stochastic_interval, init_cutoff=init_cutoff, device=device, random_state=random_state,
-            callbacks=callbacks,
+            stochastic_interval=stochastic_interval, induction=induction, init_cutoff=init_cutoff, device=device,
+            random_state=random_state, callbacks=callbacks,
         )
 
 
@@ -148,6 +150,7 @@ class Artetxe2018Identical(Artetxe2018SemiSupervised):
         stochastic_initial: float = 0.1,
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
+        induction: str = "vecmap",
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -157,8 +160,8 @@ class Artetxe2018Identical(Artetxe2018SemiSupervised):
             mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
             threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
             stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
-            stochastic_interval=stochastic_interval, init_cutoff=init_cutoff, device=device, random_state=random_state,
-            callbacks=callbacks,
+            stochastic_interval=stochastic_interval, induction=induction, init_cutoff=init_cutoff, device=device,
+            random_state=random_state, callbacks=callbacks,
         )
 
 
@@ -185,6 +188,7 @@ class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
         stochastic_initial: float = 0.1,
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
+        induction: str = "vecmap",
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -194,8 +198,8 @@ class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
             mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
             threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
             stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
-            stochastic_interval=stochastic_interval, init_cutoff=init_cutoff, device=device, random_state=random_state,
-            callbacks=callbacks,
+            stochastic_interval=stochastic_interval, induction=induction, init_cutoff=init_cutoff, device=device,
+            random_state=random_state, callbacks=callbacks,
         )
 
 

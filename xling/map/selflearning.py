@@ -18,13 +18,14 @@ from xling.map._base import BaseMapper
 from xling.map._diagnosis import conclude, diagnose_dictionary
 from xling.map.procrustes import Procrustes
 from xling.preprocessing import Normalizer
-from xling.retrieval import DIRECTIONS, induce_pairs
+from xling.retrieval import DIRECTIONS, induce_pairs, vecmap_matches
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SelfLearning", "seed_pairs", "similarity_distribution_pairs", "SEEDS"]
 
 SEEDS = ("pairs", "identical", "numerals", "unsupervised")
+INDUCTIONS = ("masked", "vecmap")
 _NUMERAL = re.compile(r"^[0-9]+([.,:/-][0-9]+)*$")
 
 
@@ -121,6 +122,12 @@ class _SubMapperSameDim:
         return obj._sub_mapper().same_dim or (final is not None and final.same_dim)
 
 
+def _vecmap_objective(matches, direction: str) -> float:
+    """VecMap's objective: the mean best cosine of the direction(s) it induces by (both for intersection)."""
+    forward, backward = float(matches.forward_score.mean()), float(matches.backward_score.mean())
+    return {"forward": forward, "backward": backward}.get(direction, (forward + backward) / 2)
+
+
 class SelfLearning(BaseMapper):
     """Iterate: fit the mapper → induce a dictionary → refit, until no improvement.
 
@@ -193,6 +200,22 @@ class SelfLearning(BaseMapper):
         Keep probability of each similarity at the start, and its factor after each stall (see above).
     stochastic_interval : int
         Iterations without improvement before the keep probability grows.
+    induction : {"masked", "vecmap"}
+        Stochastic induction and stopping rule: xling's ("masked") or VecMap's
+        to the letter ("vecmap", the ``artetxe2018-*`` recipes' default).
+        ``"masked"``: a dropped score is ignored, one mask serves
+        both directions, the objective is the mean best kept score, a union
+        has no duplicate pairs, and at keep probability 1 the loop ends at the
+        first iteration without improvement (induction is then deterministic).
+        ``"vecmap"``: VecMap's ``map_embeddings.py`` to the letter
+        (:func:`xling.retrieval.vecmap_matches`): a dropped score counts as 0,
+        each direction has its own mask, the objective is the mean best
+        cosine, a union counts pairs found both ways twice, each stage after
+        the first waits ``stochastic_interval + 1`` iterations, and at keep
+        probability 1 the loop ends only after ``stochastic_interval``
+        iterations without improvement, on the last induced dictionary. Method
+        "csls" or "nn"; no ``threshold``. With several processes every rank
+        induces the whole dictionary (identically: the masks are seeded alike).
     init_cutoff : int
         Words per side for the unsupervised initialisation.
     device : str, optional
@@ -246,6 +269,7 @@ class SelfLearning(BaseMapper):
         stochastic_initial: float = 1.0,
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
+        induction: str = "masked",
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -264,6 +288,7 @@ class SelfLearning(BaseMapper):
         self.stochastic_initial = stochastic_initial
         self.stochastic_multiplier = stochastic_multiplier
         self.stochastic_interval = stochastic_interval
+        self.induction = induction
         self.init_cutoff = init_cutoff
         self.device = device
         self.random_state = random_state
@@ -356,6 +381,11 @@ class SelfLearning(BaseMapper):
             )
         if self.max_iter < 1:
             raise InputError(f"Expected max_iter >= 1, got {self.max_iter}")
+        if self.induction not in INDUCTIONS:
+            raise InputError(f"Expected induction in {INDUCTIONS}, got {self.induction!r}")
+        vecmap = self.induction == "vecmap"
+        if vecmap and self.threshold is not None:
+            raise InputError(f"Expected threshold=None with induction='vecmap' (VecMap has none), got {self.threshold}")
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
         gen = torch_generator(rng, device)  # seeded alike on every rank, so the dropout masks agree
@@ -377,11 +407,16 @@ class SelfLearning(BaseMapper):
         for it in range(1, self.max_iter + 1):
             mapper = distributed.on_root(lambda: clone(base).fit(X, Z, pairs), group=group,
                                          what=f"fitting the map of iteration {it}")
-            matches = distributed.split_best_matches(
-                mapper.transform(X[:cut]), mapper.transform_target(Z[:cut]), method=self.method, knn_k=self.knn_k,
-                keep_prob=keep_prob, generator=gen, device=device, group=group,
-            )
-            new_pairs, objective = matches.pairs(self.direction, self.threshold), matches.objective
+            Xc, Zc = mapper.transform(X[:cut]), mapper.transform_target(Z[:cut])
+            if vecmap:
+                matches = vecmap_matches(Xc, Zc, method=self.method, knn_k=self.knn_k, keep_prob=keep_prob,
+                                         generator=gen, device=device)
+                new_pairs = matches.pairs(self.direction, unique=False)
+                objective = _vecmap_objective(matches, self.direction)
+            else:
+                matches = distributed.split_best_matches(Xc, Zc, method=self.method, knn_k=self.knn_k,
+                                                         keep_prob=keep_prob, generator=gen, device=device, group=group)
+                new_pairs, objective = matches.pairs(self.direction, self.threshold), matches.objective
             if not np.isfinite(objective):
                 raise FloatingPointError(f"SelfLearning diverged at iteration {it}: objective is {objective}")
             improved = objective - best >= self.tol
@@ -397,24 +432,28 @@ class SelfLearning(BaseMapper):
                     f"SelfLearning induced only {len(new_pairs)} pairs at iteration {it} (threshold {self.threshold}?); "
                     f"{type(base).__name__} needs {base.min_pairs}"
                 )
-            if keep_prob >= 1.0 and not improved:
+            stalled = it - last_improvement >= self.stochastic_interval if vecmap else not improved
+            if keep_prob >= 1.0 and stalled:
                 converged = True
+                if vecmap:  # VecMap's final map takes the dictionary of its last induction
+                    pairs = new_pairs
                 break
             pairs = new_pairs
             if keep_prob < 1.0 and it - last_improvement >= self.stochastic_interval:
                 keep_prob = min(1.0, keep_prob * self.stochastic_multiplier)
-                last_improvement = it
+                # VecMap counts a stage from the iteration after the raise
+                last_improvement = it + 1 if vecmap else it
         if not converged:
             warnings.warn(
                 f"SelfLearning stopped after max_iter={self.max_iter} iterations before the objective converged",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        if self.final_mapper == "auto" and final is not None and len(pairs) <= max(X.shape[1], Z.shape[1]):
+        if self.final_mapper == "auto" and final is not None and len(np.unique(pairs, axis=0)) <= max(X.shape[1], Z.shape[1]):
             logger.info("final_mapper='auto': %d pairs are too few to whiten %d dimensions; the last iteration's "
                         "map is the result", len(pairs), max(X.shape[1], Z.shape[1]))
             final = None
-        if final is not None or not converged:  # else the last iteration's map was fitted on ``pairs`` already
+        if final is not None or not converged or vecmap:  # else the last map was fitted on ``pairs`` already
             mapper = distributed.on_root(lambda: clone(base if final is None else final).fit(X, Z, pairs), group=group,
                                          what="fitting the final map")
         self.mapper_ = mapper
