@@ -118,7 +118,11 @@ SELF_LEARNING_ROWS = {"semi-supervised", "selflearning-default", "selflearning-p
 
 
 def run_measured(cmd: list, *, cwd=None, timeout: float | None = None, log: Path | None = None, env=None) -> dict:
-    """Run ``cmd``; wall seconds, peak RSS (MiB) of its largest process, exit status, output (also to ``log``)."""
+    """Run ``cmd``; wall and CPU seconds, peak RSS (MiB), exit status, output (also to ``log``).
+
+    CPU seconds (user + system, all threads of the child) stay comparable when
+    the run shares the machine or is paused; wall seconds do not.
+    """
     start = time.perf_counter()
     with open(log or os.devnull, "w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
@@ -131,12 +135,14 @@ def run_measured(cmd: list, *, cwd=None, timeout: float | None = None, log: Path
             if deadline is not None and time.perf_counter() > deadline:
                 proc.kill()
                 _, status, usage = os.wait4(proc.pid, 0)
-                return {"seconds": time.perf_counter() - start, "peak_mib": usage.ru_maxrss / 1024, "timed_out": True,
-                        "rc": None, "output": log.read_text() if log else ""}
+                return {"seconds": time.perf_counter() - start, "cpu_s": usage.ru_utime + usage.ru_stime,
+                        "peak_mib": usage.ru_maxrss / 1024, "timed_out": True, "rc": None,
+                        "output": log.read_text() if log else ""}
             time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"seconds": time.perf_counter() - start, "peak_mib": usage.ru_maxrss / 1024, "timed_out": False,
-            "rc": proc.returncode, "output": log.read_text() if log else ""}
+    return {"seconds": time.perf_counter() - start, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_mib": usage.ru_maxrss / 1024, "timed_out": False, "rc": proc.returncode,
+            "output": log.read_text() if log else ""}
 
 
 def lowered_dictionary(src: Path, dst: Path) -> Path:
@@ -180,6 +186,7 @@ def run_anchor(tool: str, args: list, paths: dict, work: Path, timeout) -> tuple
                 own[f"{retrieval}_p@1"] = float(hit.group(2)) if hit else None
                 if retrieval == "csls":
                     m["seconds"] += e["seconds"]
+                    m["cpu_s"] += e["cpu_s"]
                     m["peak_mib"] = max(m["peak_mib"], e["peak_mib"])
     elif tool == "muse":
         exp = work / "muse"
@@ -202,6 +209,7 @@ def run_anchor(tool: str, args: list, paths: dict, work: Path, timeout) -> tuple
             if hit:
                 own = {"nn_p@1": round(100 * float(hit.group(1)), 1), "csls_p@1": round(100 * float(hit.group(2)), 1)}
             m["seconds"] += e["seconds"]
+            m["cpu_s"] += e["cpu_s"]
             m["peak_mib"] = max(m["peak_mib"], e["peak_mib"])
     return m, own, (src_out, tgt_out)
 
@@ -295,7 +303,7 @@ def anchor_side(row: str, tool: str, anchor_args: list, paths: dict, work_pair: 
     if paths[tool] is None:
         return {"error": f"no --{tool} checkout given"}
     m, own, (src_out, tgt_out) = run_anchor(tool, anchor_args, paths, fresh_dir(work_pair / row / "anchor"), args.timeout)
-    result = {"seconds": round(m["seconds"], 1), "peak_mib": round(m["peak_mib"]), "own": own,
+    result = {"seconds": round(m["seconds"], 1), "cpu_s": round(m["cpu_s"], 1), "peak_mib": round(m["peak_mib"]), "own": own,
               "iterations": m.get("iterations")}
     if m["rc"] != 0:
         return {**result, "error": failure(m)}
@@ -304,7 +312,8 @@ def anchor_side(row: str, tool: str, anchor_args: list, paths: dict, work_pair: 
 
 def xling_side(row: str, xling_args: list, paths: dict, work_pair: Path, args) -> dict:
     m, xs = run_xling(row, xling_args, paths, fresh_dir(work_pair / row / "xling"), args.timeout)
-    result = {"seconds": round(m["seconds"], 1), "peak_mib": round(m["peak_mib"]), "iterations": m.get("iterations"), **xs}
+    result = {"seconds": round(m["seconds"], 1), "cpu_s": round(m["cpu_s"], 1), "peak_mib": round(m["peak_mib"]),
+              "iterations": m.get("iterations"), **xs}
     return {**result, "error": failure(m)} if m["rc"] != 0 else result
 
 
@@ -316,8 +325,8 @@ def table(path: Path) -> str:
         row = f"{r['row']} (cutoff {r['vocabulary_cutoff']})" if r.get("vocabulary_cutoff") else r["row"]
         records.setdefault((r["pair"], row), {})[r["side"]] = r
     head = ("| pair | row | tool | NN P@1 | NN P@10 | CSLS P@1 | CSLS P@10 | own NN / CSLS P@1 | evaluable | "
-            "map + CSLS eval s | iterations | peak MiB | load | xling speed-up |")
-    lines = [head, "|" + "---|" * 14]
+            "map + CSLS eval s | CPU s | iterations | peak MiB | load | xling speed-up |")
+    lines = [head, "|" + "---|" * 15]
     for (pair, row), sides in sorted(records.items(), key=lambda item: item[0][0]):  # by pair, rows as run
         a, x = sides.get("anchor", {}), sides.get("xling", {})
         both = all(side and "error" not in side for side in (a, x))
@@ -327,12 +336,12 @@ def table(path: Path) -> str:
             if side is None:
                 continue
             if "error" in side:
-                lines.append(f"| {pair} | {row} | {side['tool']} | {side['error']} |" + " |" * 10)
+                lines.append(f"| {pair} | {row} | {side['tool']} | {side['error']} |" + " |" * 11)
                 continue
             own = side.get("own") or {}
             own_text = " / ".join("–" if own.get(k) is None else f"{own[k]:.1f}" for k in ("nn_p@1", "csls_p@1")) if own else ""
             lines.append(f"| {pair} | {row} | {side['tool']} | {side['nn_p@1']} | {side['nn_p@10']} | {side['csls_p@1']} | "
-                         f"{side['csls_p@10']} | {own_text} | {side['evaluable']} | {side['seconds']} | "
+                         f"{side['csls_p@10']} | {own_text} | {side['evaluable']} | {side['seconds']} | {side.get('cpu_s', '')} | "
                          f"{side.get('iterations') if side['row'] in SELF_LEARNING_ROWS else ''} | "
                          f"{side['peak_mib']} | "
                          f"{side['load']:.1f} | {speed if name == 'xling' else ''} |")
