@@ -24,7 +24,13 @@ Runtime shim: none for VecMap and fastText (numpy only). MUSE runs with
 ``--cuda False``, without faiss (its own torch fallback for the neighbours)
 and with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` in its environment: it saves
 its best map as a pickled numpy array, which ``torch.load`` refuses since
-PyTorch 2.6 unless told so. Nothing else is changed.
+PyTorch 2.6 unless told so; and with a ``sitecustomize.py`` on its
+``PYTHONPATH`` that defines ``inspect.getargspec`` as ``inspect.getfullargspec``
+(removed in Python 3.11; MUSE's optimiser parser reads only the argument
+names: its adversarial run needs it). MUSE's ``unsupervised.py`` also gets
+``--dis_most_frequent`` the smaller vocabulary's size when that is below its
+default 75,000, which it asserts (the English vectors here have 33,774
+words). Nothing else is changed.
 
 Rows (``--rows``; the anchor command, then the xling method):
 
@@ -193,8 +199,11 @@ def run_anchor(tool: str, args: list, paths: dict, work: Path, timeout) -> tuple
         cmd = [sys.executable, *[a.format(**paths) for a in args], "--src_lang", src_lang, "--tgt_lang", tgt_lang,
                "--src_emb", str(paths["src"]), "--tgt_emb", str(paths["tgt"]), "--dico_eval", str(paths["test"]),
                "--cuda", "False", "--exp_path", str(exp), "--exp_name", "bench", "--exp_id", "run", "--export", "txt"]
+        if args[0] == "unsupervised.py":
+            smaller = min(vocabulary_size(paths["src"]), vocabulary_size(paths["tgt"]))
+            cmd += ["--dis_most_frequent", str(min(75_000, smaller))]
         m = run_measured(cmd, cwd=paths["muse"], timeout=timeout, log=work / "map.log",
-                         env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
+                         env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "PYTHONPATH": str(muse_shim(work))})
         src_out, tgt_out = exp / "bench" / "run" / f"vectors-{src_lang}.txt", exp / "bench" / "run" / f"vectors-{tgt_lang}.txt"
         own = muse_own_scores(m["output"]) if m["rc"] == 0 else {}
     else:  # fastText's RCSLS: align.py with its defaults, then its eval.py for CSLS
@@ -212,6 +221,23 @@ def run_anchor(tool: str, args: list, paths: dict, work: Path, timeout) -> tuple
             m["cpu_s"] += e["cpu_s"]
             m["peak_mib"] = max(m["peak_mib"], e["peak_mib"])
     return m, own, (src_out, tgt_out)
+
+
+def vocabulary_size(vec: Path) -> int:
+    """The word count of a .vec file's header line."""
+    with open(vec, encoding="utf-8") as fh:
+        return int(fh.readline().split()[0])
+
+
+def muse_shim(work: Path) -> Path:
+    """A folder with the ``sitecustomize.py`` that gives MUSE ``inspect.getargspec`` on Python >= 3.11."""
+    shim = work / "muse-shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(
+        "import inspect\n"
+        "if not hasattr(inspect, 'getargspec'):  # removed in Python 3.11; MUSE reads only the argument names\n"
+        "    inspect.getargspec = inspect.getfullargspec\n")
+    return shim
 
 
 def muse_own_scores(log: str) -> dict:
