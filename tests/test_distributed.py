@@ -232,6 +232,9 @@ def _killed_case(rank: int, world: int, root: Path) -> dict:
 LEARNING_RUNS = {
     "csls": dict(vocabulary_cutoff=400, max_iter=12),
     "stochastic": dict(vocabulary_cutoff=400, max_iter=12, stochastic_initial=0.3, stochastic_interval=2),
+    # VecMap's induction: every rank induces the whole dictionary, with the masks of one process
+    "vecmap": dict(vocabulary_cutoff=400, max_iter=12, stochastic_initial=0.3, stochastic_interval=2,
+                   induction="vecmap"),
     "nn": dict(method="nn", direction="intersection", vocabulary_cutoff=300, max_iter=8),
     "unsupervised": dict(seed="unsupervised", init_cutoff=300, vocabulary_cutoff=400, max_iter=4),
 }
