@@ -1489,6 +1489,19 @@ class Matches:
         return np.unique(pairs, axis=0) if unique else pairs
 
 
+def _match_inputs(X, Z, method, methods, knn_k, keep_prob, device):
+    """The checked arguments of an induction step: ``(knn_k, keep_prob, device, unit X, unit Z)``."""
+    _check_method(method, methods)
+    knn_k = _check_k(knn_k, "knn_k")
+    keep_prob = float(keep_prob)
+    if not 0.0 < keep_prob <= 1.0:
+        raise InputError(f"Expected keep_prob in (0, 1], got {keep_prob}")
+    dev = resolve_device(device)
+    Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
+    _check_pair(Xn, Zn, "X", "Z")
+    return knn_k, keep_prob, dev, Xn, Zn
+
+
 def best_matches(
     X,
     Z,
@@ -1561,14 +1574,7 @@ def best_matches(
     >>> m.forward_index.tolist(), m.pairs("intersection").tolist()
     ([1, 2, 0], [[0, 1], [1, 2], [2, 0]])
     """
-    _check_method(method, _MATCH_METHODS)
-    knn_k = _check_k(knn_k, "knn_k")
-    keep_prob = float(keep_prob)
-    if not 0.0 < keep_prob <= 1.0:
-        raise InputError(f"Expected keep_prob in (0, 1], got {keep_prob}")
-    dev = resolve_device(device)
-    Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
-    _check_pair(Xn, Zn, "X", "Z")
+    knn_k, keep_prob, dev, Xn, Zn = _match_inputs(X, Z, method, _MATCH_METHODS, knn_k, keep_prob, device)
     n_columns = Zn.shape[0] if n_columns is None else n_columns
     if not 0 <= column_offset <= n_columns - Zn.shape[0]:
         raise InputError(f"Expected 0 <= column_offset <= n_columns - {Zn.shape[0]} (the rows of Z), got "
@@ -1643,14 +1649,7 @@ def vecmap_matches(
         cosine over all of Z / X. Use ``.pairs(direction, unique=False)`` for
         VecMap's union.
     """
-    _check_method(method, ("nn", "csls"))
-    knn_k = _check_k(knn_k, "knn_k")
-    keep_prob = float(keep_prob)
-    if not 0.0 < keep_prob <= 1.0:
-        raise InputError(f"Expected keep_prob in (0, 1], got {keep_prob}")
-    dev = resolve_device(device)
-    Xn, Zn = unit_rows(X, "X", dev), unit_rows(Z, "Z", dev)
-    _check_pair(Xn, Zn, "X", "Z")
+    knn_k, keep_prob, dev, Xn, Zn = _match_inputs(X, Z, method, ("nn", "csls"), knn_k, keep_prob, device)
     n_x, n_z = Xn.shape[0], Zn.shape[0]
     bq, bt = _sizes(dev, batch_size, tile_size)
     scores = _product(Xn, Zn) if _stores_scores(dev, n_x, n_z) else None
