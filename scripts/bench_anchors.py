@@ -295,6 +295,8 @@ def bench(args) -> None:
     anchors = {"vecmap": args.vecmap, "muse": args.muse, "fasttext": args.fasttext and args.fasttext / "alignment"}
     commits = {tool: check_commit(path, tool) for tool, path in anchors.items() if path is not None}
     xling_commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if subprocess.run(["git", "status", "--porcelain", "xling"], capture_output=True, text=True).stdout.strip():
+        xling_commit += "+changes"  # the package differs from the commit: the record says so
     args.json.parent.mkdir(parents=True, exist_ok=True)
     for pair in args.pairs.split(","):
         src_lang, tgt_lang = pair.split("-")
