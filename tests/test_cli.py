@@ -448,3 +448,33 @@ def test_align_validation_lexicon_is_logged_per_iteration_and_invnn_evaluates(sp
     bad = run("align", paths["xx"], paths["zz"], "--lexicon", root / "xx-zz.train.tsv", "--validation",
               root / "xx-zz.test.tsv", "--validation", root / "xx-zz.test.tsv", "--out-dir", out, ok=False)
     assert bad.exit_code == 2 and "Expected one --validation per source (1), got 2" in bad.output
+
+
+def test_precision_of_align_eval_and_translate(tmp_path):
+    rng = np.random.default_rng(7)
+    n, d = 1500, 24
+    base = rng.normal(size=(n, d))
+    paths = {}
+    for lang in ("aa", "bb"):
+        paths[lang] = tmp_path / f"{lang}.vec"
+        Embeddings([f"{lang}{i}" for i in range(n)], base + 0.8 * rng.normal(size=(n, d))).write(paths[lang])
+    test = tmp_path / "test.tsv"
+    Lexicon((f"aa{i}", f"bb{i}") for i in range(0, n, 2)).write(test)
+    results = {p: json.loads(run("eval", paths["aa"], paths["bb"], test, "--retrieval", "nn,csls,invnn", "--json",
+                                 "--precision", p, "--device", "cpu").output) for p in ("fp16", "fp32", "fp64")}
+    for method in ("nn", "csls", "invnn"):
+        assert 0.2 < results["fp64"][method]["p@1"] < 0.95
+        assert abs(results["fp32"][method]["p@1"] - results["fp64"][method]["p@1"]) <= 1 / 750
+        assert abs(results["fp16"][method]["p@1"] - results["fp64"][method]["p@1"]) <= 10 / 750
+    out = tmp_path / "run"
+    run("align", paths["aa"], paths["bb"], "--lexicon", test, "--eval", test, "--out-dir", out, "--precision", "fp64",
+        "--device", "cpu")
+    report = json.loads((out / "report.json").read_text())
+    assert report["precision"] == "fp64"
+    words = ["aa0", "aa2", "aa4"]
+    lines = {p: run("translate", paths["aa"], paths["bb"], *words, "--precision", p, "--device", "cpu").output
+             for p in ("fp32", "fp64")}
+    top = {p: [line.split("\t")[2] for line in text.splitlines()] for p, text in lines.items()}
+    assert top["fp32"] == top["fp64"] and len(top["fp64"]) == 15
+    bad = run("eval", paths["aa"], paths["bb"], test, "--precision", "fp8", ok=False)
+    assert bad.exit_code == 2 and "Invalid value for '--precision'" in bad.output and "fp16" in bad.output

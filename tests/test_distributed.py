@@ -285,6 +285,10 @@ def _learning_case(rank: int, world: int, root: Path) -> dict:
         res["bli_wrong"] = evaluate_many(src, tgt, lexicon, ("csls",), oov="wrong")
         res["translate"] = distributed.translate(src, tgt, ["s0", "s7", "s9"], k=3, method="csls",
                                                  group=distributed.current_group())
+        res["bli_fp64"] = evaluate_many(src, tgt, lexicon, ("nn", "csls", "isf"), ks=(1, 5, 10), knn_k=5,
+                                        precision="fp64")
+        res["translate_fp64"] = distributed.translate(src, tgt, ["s0", "s7", "s9"], k=3, method="csls",
+                                                      precision="fp64", group=distributed.current_group())
     # stochastic induction with more than one block of mask rows (2,048 each), every rank drawing alike
     big = np.random.default_rng(1).normal(size=(2100, 16)).astype(np.float32)
     keys = big[:300][shard_rows(300, rank, world)]
@@ -549,6 +553,21 @@ def test_sharded_bli_and_translation_give_the_numbers_of_one_process(learned):
         assert [[w for w, _ in row] for row in res["translate"]] == [[w for w, _ in row] for row in expected]
         np.testing.assert_allclose([s for row in res["translate"] for _, s in row],
                                    [s for row in expected for _, s in row], atol=2e-6)
+
+
+def test_sharded_bli_and_translation_at_fp64_give_the_numbers_of_one_process(learned):
+    _, results, data = learned
+    src, tgt, lexicon = _learning_spaces(data)
+    bli = evaluate_many(src, tgt, lexicon, ("nn", "csls", "isf"), ks=(1, 5, 10), knn_k=5, precision="fp64")
+    from xling.retrieval import translate
+
+    expected = translate(src, tgt, ["s0", "s7", "s9"], k=3, method="csls", precision="fp64")
+    for res in results:
+        assert res["bli_fp64"] == bli  # a rank without rows sends float64 like the others: every number
+        assert [[w for w, _ in row] for row in res["translate_fp64"]] == [[w for w, _ in row] for row in expected]
+        # float64 scores: one process and the shards agree far below float32 rounding
+        np.testing.assert_allclose([s for row in res["translate_fp64"] for _, s in row],
+                                   [s for row in expected for _, s in row], atol=1e-12)
 
 
 def test_sharded_stochastic_induction_draws_the_mask_of_one_process(learned):

@@ -174,3 +174,33 @@ def test_format_table(hand_built):
     assert lines[0] == "| method | P@1 | P@5 | MRR | coverage | queries |"
     assert lines[2].startswith("| nn | 50.00 | 100.00 | 67.50 | 100.0% | 4/4 |")
     assert lines[3].startswith("| csls |")
+
+
+@pytest.fixture(scope="module")
+def noisy_pair():
+    """A rotated space with noise: P@1 well below 1, so rounding of the scores could move it."""
+    rng = np.random.default_rng(4)
+    n, d = 3000, 32
+    base = rng.normal(size=(n, d))
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    src = Embeddings([f"s{i}" for i in range(n)], (base @ q + 0.9 * rng.normal(size=(n, d))).astype(np.float32))
+    tgt = Embeddings([f"t{i}" for i in range(n)], (base + 0.9 * rng.normal(size=(n, d))).astype(np.float32))
+    src = Embeddings(src.words, src.vectors @ q.T.astype(np.float32))  # back into the target's space
+    return src, tgt, Lexicon((f"s{i}", f"t{i}") for i in range(0, n, 3))
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf", "invnn"])
+def test_bli_at_every_precision(noisy_pair, method):
+    src, tgt, lexicon = noisy_pair
+    results = {p: bli(src, tgt, lexicon, method=method, precision=p, device="cpu") for p in ("fp16", "fp32", "fp64")}
+    assert 0.2 < results["fp64"]["p@1"] < 0.9
+    n = results["fp64"]["n_scored"]
+    # fp32 and fp64 differ only at near-ties of float32 rounding; fp16 by a few more queries
+    for p, queries in (("fp32", 1), ("fp16", 10)):
+        for key in ("p@1", "p@5", "p@10"):
+            assert abs(results[p][key] - results["fp64"][key]) <= queries / n, (p, key)
+        assert results[p]["mrr"] == pytest.approx(results["fp64"]["mrr"], abs=queries / n)
+    # the default is the current precision: fp32
+    assert bli(src, tgt, lexicon, method=method, device="cpu") == results["fp32"]
+    with pytest.raises(ValueError, match="Expected precision fp16, fp32 or fp64, got 'fp8'"):
+        bli(src, tgt, lexicon, method=method, precision="fp8")

@@ -689,3 +689,130 @@ def test_inverted_nn_gpu_equals_cpu(invnn_data):
     s_gpu, i_gpu = xling.retrieval.inverted_nn(Q, K, k=5, sources=S, device="cuda")
     np.testing.assert_array_equal(np.round(-s_gpu.numpy()), np.round(-s_cpu.numpy()))  # the same ranks
     np.testing.assert_allclose(s_gpu.numpy(), s_cpu.numpy(), atol=1e-4)
+
+
+# -- precision -----------------------------------------------------------------------
+def test_precision_names_and_scope(data):
+    X, Z = data
+    assert xling.retrieval.current_precision() == "fp32"
+    with xling.retrieval.precision("fp64"):
+        assert xling.retrieval.current_precision() == "fp64"
+        assert unit_rows(X).dtype == torch.float64
+        with xling.retrieval.precision("fp16"):
+            assert unit_rows(X).dtype == torch.float16
+        assert xling.retrieval.current_precision() == "fp64"  # restored on the way out
+    assert unit_rows(X).dtype == torch.float32
+    with pytest.raises(ValueError, match="Expected precision fp16, fp32 or fp64, got 'bf16'"):
+        with xling.retrieval.precision("bf16"):
+            pass
+    with pytest.raises(RuntimeError):  # an error inside the block still restores the precision
+        with xling.retrieval.precision("fp64"):
+            raise RuntimeError
+    assert xling.retrieval.current_precision() == "fp32"
+
+
+@pytest.mark.parametrize("batch_size,tile_size", [(None, None), (61, 257)])
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+def test_fp64_equals_the_float64_reference_to_rounding(data, batch_size, tile_size, method):
+    X, Z = data
+    R = ref_scores(X[:200], Z, method, sources=X)
+    with xling.retrieval.precision("fp64"):
+        s, i = retrieve(X[:200], Z, k=5, method=method, sources=X, batch_size=batch_size, tile_size=tile_size,
+                        device="cpu")
+    assert s.dtype == torch.float64
+    expected = np.sort(R, axis=1)[:, ::-1][:, :5]
+    # 1e-12, where float32 is only 2e-5 close: the products and every term really are float64
+    np.testing.assert_allclose(s.numpy(), expected, atol=1e-12 * max(1.0, np.abs(R).max()), rtol=0)
+    np.testing.assert_allclose(np.take_along_axis(R, i.numpy(), axis=1), expected, atol=1e-12 * np.abs(R).max())
+    s32, _ = retrieve(X[:200], Z, k=5, method=method, sources=X, device="cpu")
+    assert np.abs(s32.numpy() - expected).max() > 1e-9  # so float32 could not have passed the assertion above
+
+
+def test_fp64_on_a_problem_the_compiled_scanner_would_take(data, monkeypatch):
+    # at fp32 every scan of this size goes through the kernel; at fp64 the tensor path gives float64 terms
+    monkeypatch.setattr(xling.retrieval, "_KERNEL_MIN_SCORES", 0)
+    X, Z = data
+    with xling.retrieval.precision("fp64"):
+        r_x, r_z = csls_terms(X, Z, knn_k=10, device="cpu")
+        matches = best_matches(X, Z, method="csls", device="cpu")
+    C = unit(X) @ unit(Z).T
+    np.testing.assert_allclose(r_x.numpy(), top_mean(C, 10), atol=1e-12)
+    np.testing.assert_allclose(r_z.numpy(), top_mean(C.T, 10), atol=1e-12)
+    R = 2 * C - top_mean(C, 10)[:, None] - top_mean(C.T, 10)[None, :]
+    np.testing.assert_allclose(matches.forward_score.numpy(), R.max(axis=1), atol=1e-12)
+    np.testing.assert_array_equal(matches.forward_index.numpy(), R.argmax(axis=1))
+    np.testing.assert_array_equal(matches.backward_index.numpy(), R.argmax(axis=0))
+    fp32 = best_matches(X, Z, method="csls", device="cpu")  # the kernel at fp32: the same dictionary
+    assert (fp32.forward_index == matches.forward_index).float().mean() > 0.99
+
+
+def test_fp64_inverted_nn_and_ranks_are_exact(invnn_data):
+    Q, K, S = invnn_data
+    R, ranks = ref_invnn(Q, K, S)
+    with xling.retrieval.precision("fp64"):
+        scores, indices = xling.retrieval.inverted_nn(Q, K, k=3, sources=S, device="cpu")
+        scorer = Scorer(Q, K, method="csls", sources=S, device="cpu")
+        assert scorer.tolerance == pytest.approx(2e-12)
+    assert scores.dtype == torch.float64
+    check_invnn_top(scores, indices, R, ranks, 3)
+    # the rank of the worst key is one past every other key: no tie within float64 rounding
+    C = ref_scores(Q, K, "csls", sources=S)
+    worst = C.argmin(axis=1)[:, None]
+    np.testing.assert_array_equal(scorer.best_rank(worst).numpy(), [len(K)] * len(Q))
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf", "invnn"])
+def test_fp16_keeps_the_ranking_within_half_precision(data, method):
+    X, Z = data
+    with xling.retrieval.precision("fp64"):
+        s64, i64 = retrieve(X[:300], Z, k=10, method=method, sources=X, device="cpu")
+    with xling.retrieval.precision("fp16"):
+        s16, i16 = retrieve(X[:300], Z, k=10, method=method, sources=X, device="cpu")
+    assert s16.dtype == torch.float32  # the terms and kept scores are float32, the products half
+    # half precision rounds cosines by ~5e-4 (scaled by beta for isf): near-ties may swap, nothing else
+    tol = {"nn": 2e-3, "csls": 4e-3, "isf": 0.1, "invnn": 1e-2}[method]
+    if method != "invnn":
+        assert np.abs(s16.numpy() - s64.numpy()).max() < tol
+    assert (i16[:, 0] == i64[:, 0]).float().mean() > 0.95
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i16.tolist(), i64.tolist())])
+    assert overlap > 0.9
+
+
+def test_fp16_from_vectors_beyond_its_range(data):
+    # raw values above 65504 overflow half precision; rows are normalised in float32 first
+    X, Z = data
+    with xling.retrieval.precision("fp16"):
+        s, i = knn(X[:50] * 1e6, Z, k=3, device="cpu")
+    _, expected = knn(X[:50], Z, k=3, device="cpu")
+    assert torch.isfinite(s).all()
+    assert (i[:, 0] == expected[:, 0]).float().mean() > 0.95
+
+
+def test_precision_of_translate(data):
+    X, Z = data
+    src = Embeddings([f"s{i}" for i in range(len(X))], X)
+    tgt = Embeddings([f"t{i}" for i in range(len(Z))], Z)
+    out64 = translate(src, tgt, ["s0", "s5"], k=3, method="csls", device="cpu", precision="fp64")
+    out32 = translate(src, tgt, ["s0", "s5"], k=3, method="csls", device="cpu")
+    R = ref_scores(X[[0, 5]], Z, "csls", sources=X)
+    assert [[t for t, _ in row] for row in out64] == [[f"t{j}" for j in np.argsort(-r)[:3]] for r in R]
+    np.testing.assert_allclose([s for _, s in out64[0]], np.sort(R[0])[::-1][:3], atol=1e-12)
+    np.testing.assert_allclose([s for _, s in out32[0]], np.sort(R[0])[::-1][:3], atol=1e-5)
+    assert xling.retrieval.current_precision() == "fp32"
+    with pytest.raises(ValueError, match="Expected precision"):
+        translate(src, tgt, ["s0"], precision="fp8")
+
+
+@pytest.mark.gpu
+def test_fp16_on_cuda_follows_the_float64_reference(data):
+    X, Z = data
+    for method in ("nn", "csls", "isf", "invnn"):
+        with xling.retrieval.precision("fp64"):
+            _, i64 = retrieve(X[:300], Z, k=10, method=method, sources=X, device="cpu")
+        with xling.retrieval.precision("fp16"):
+            s16, i16 = retrieve(X[:300], Z, k=10, method=method, sources=X, device="cuda")
+        assert torch.isfinite(s16).all()
+        assert (i16[:, 0] == i64[:, 0]).float().mean() > 0.95
+    with xling.retrieval.precision("fp64"):
+        s_gpu, _ = knn(X, Z, k=5, device="cuda")
+    np.testing.assert_allclose(s_gpu.numpy(), np.sort(ref_scores(X, Z, "nn"), axis=1)[:, ::-1][:, :5], atol=1e-12)

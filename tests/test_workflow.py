@@ -67,6 +67,8 @@ def test_hub_rejects_two_sided_methods_missing_lexicons_and_bad_settings():
         align(spaces, "en", lexicons, method="rcsls", params={"lr": "fast"})
     with pytest.raises(XlingError, match="unknown mapper 'nope' for setting 'mapper'"):
         align(spaces, "en", lexicons, method="selflearning", params={"mapper": "nope"})
+    with pytest.raises(XlingError, match="Expected precision fp16, fp32, fp64, got 'half'"):
+        align(spaces, "en", lexicons, precision="half")
 
 
 @pytest.mark.parametrize("as_instance", [False, True])
@@ -130,3 +132,19 @@ def test_joint_input_check_names_what_each_kind_takes(kind, uses_mono, given, me
     ok = dict(src_mono=uses_mono, tgt_mono=uses_mono, parallel=kind == "parallel", documents=kind == "documents",
               lexicon=kind == "lexicon")
     check_joint_inputs(method, **ok)
+
+
+def test_precision_of_the_evaluation_is_in_the_report_and_leaves_the_fit_alone():
+    spaces, lexicons = three_languages()
+    tests = {lang: Lexicon((f"{lang}{i}", f"en{i}") for i in range(200, 600)) for lang in ("de", "fr")}
+    runs = {p: align(spaces, "en", lexicons, evals=tests, retrieval=("nn", "csls"), device="cpu", precision=p)
+            for p in ("fp16", "fp64")}
+    assert runs["fp64"].report["precision"] == "fp64" and runs["fp16"].report["precision"] == "fp16"
+    assert align(spaces, "en", lexicons, device="cpu").report["precision"] == "fp32"
+    for lang in ("de", "fr"):
+        # the same fitted map: precision is the evaluation's
+        np.testing.assert_array_equal(runs["fp16"].alignments[lang].source.matrix,
+                                      runs["fp64"].alignments[lang].source.matrix)
+        for method in ("nn", "csls"):
+            assert runs["fp16"].report["sources"][lang]["bli"][method]["p@1"] == pytest.approx(
+                runs["fp64"].report["sources"][lang]["bli"][method]["p@1"], abs=2 / 400)

@@ -208,6 +208,9 @@ def _check_device(ctx, param, value: str) -> str:
 
 device_option = click.option("--device", default="auto", show_default=True, callback=_check_device,
                              help="cpu, cuda, cuda:N, or auto (CUDA when present); works with every method.")
+precision_option = click.option("--precision", type=click.Choice(["fp16", "fp32", "fp64"]), default="fp32", show_default=True,
+                                help="Floating-point precision of the retrieval: fp64 for reference scores, fp16 to halve "
+                                     "the memory on a GPU (slower than fp32 on a CPU).")
 param_option = click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Method-specific setting, repeatable (e.g. -p n_iter=10).")
 limit_option = click.option("--limit", type=click.IntRange(min=1), default=None, help="Read only the first N vectors of each file (200,000 is customary).")
 case_option = click.option(
@@ -612,13 +615,14 @@ def _names(paths) -> list[str]:
 @case_option
 @seed_option
 @device_option
+@precision_option
 @param_option
 @reader_options
 @report_option
 @_friendly_errors
 @_distributed
 def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, validations, limit, lexicon_case, seed,
-          device, params, in_format, encoding, duplicates, make_report):
+          device, precision, params, in_format, encoding, duplicates, make_report):
     """Map SRC.vec [SRC2.vec ...] onto TGT.vec (the last file) so translations become neighbours.
 
     Writes DIR/<name>.mapped.vec for every input, DIR/<src>-<tgt>.map.npz (the
@@ -650,7 +654,7 @@ def align(vectors, lexicons, method, normalize, evals, out_dir, retrieval, oov, 
         dict(zip(names, vectors)), target, dict(zip(sources, lexicons)), method=method, params=extra,
         evals=dict(zip(sources, evals)), retrieval=_split_methods(retrieval), oov=oov,
         validation=dict(zip(sources, validations)), seed=seed,
-        device=_device(device), limit=limit, lexicon_case=lexicon_case, progress=_progress(),
+        device=_device(device), precision=precision, limit=limit, lexicon_case=lexicon_case, progress=_progress(),
         read_options=_read_options(in_format, encoding, duplicates),
     )
     if not _is_root():
@@ -754,13 +758,14 @@ def apply(alignment_path, vectors, out, side, limit, in_format, encoding, duplic
 @limit_option
 @case_option
 @device_option
+@precision_option
 @reader_options
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Also write DIR/report.json and DIR/report.html with tables and plots.")
 @_friendly_errors
 @_distributed
-def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit, lexicon_case, device, in_format, encoding,
-          duplicates, report_dir):
+def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit, lexicon_case, device, precision,
+          in_format, encoding, duplicates, report_dir):
     """Bilingual lexicon induction: P@1/5/10, MRR and coverage of SRC→TGT on the TEST lexicon (- reads standard input).
 
     SRC and TGT must already share one space (e.g. outputs of `xling align`),
@@ -777,7 +782,8 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
         src_emb, tgt_emb = _read_pair(src, tgt, alignment_path, limit, _read_options(in_format, encoding, duplicates))
         lexicon = read_lexicon(test, src_emb, tgt_emb, lexicon_case)
     try:
-        results = evaluate_many(src_emb, tgt_emb, lexicon, methods, knn_k=knn_k, oov=oov, device=_device(device))
+        results = evaluate_many(src_emb, tgt_emb, lexicon, methods, knn_k=knn_k, oov=oov, device=_device(device),
+                                precision=precision)
     except NotEnoughDataError as exc:
         raise NotEnoughDataError(f"{test}: {exc}") from None
     if not _is_root():
@@ -790,7 +796,7 @@ def eval_(src, tgt, test, retrieval, oov, knn_k, as_json, alignment_path, limit,
         from xling import __version__
 
         report = {"kind": "eval", "xling_version": __version__, "src": str(src), "tgt": str(tgt), "map": alignment_path,
-                  "eval_lexicon": str(test), "bli": results}
+                  "eval_lexicon": str(test), "precision": precision, "bli": results}
         write_json(Path(report_dir) / "report.json", report)
         _write_html_report(report_dir, vectors={stem(src): src_emb, stem(tgt): tgt_emb}, device=_device(device))
 
@@ -885,10 +891,12 @@ def eval_xsim(src, tgt, similarity_files, case, as_json, alignment_path, limit, 
 @map_option
 @limit_option
 @device_option
+@precision_option
 @reader_options
 @_friendly_errors
 @_distributed
-def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, limit, device, in_format, encoding, duplicates):
+def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, limit, device, precision, in_format,
+              encoding, duplicates):
     """Top-k translations of WORDS (or --file) from SRC into TGT, as TSV: word, rank, translation, score.
 
     Words without a vector are reported on stderr and skipped.
@@ -915,7 +923,7 @@ def translate(src, tgt, words, words_file, k, retrieval, out, alignment_path, li
         raise XlingError(f"None of the {len(words)} words has a vector in {src}")
     # under torchrun each rank scores its rows of TGT
     results = distributed.translate(src_emb, tgt_emb, known, k=k, method=retrieval, device=_device(device),
-                                    group=distributed.current_group())
+                                    precision=precision, group=distributed.current_group())
     if not _is_root():
         return
     lines = [f"{w}\t{rank}\t{t}\t{score:.4f}\n" for w, cands in zip(known, results) for rank, (t, score) in enumerate(cands, 1)]

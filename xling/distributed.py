@@ -89,7 +89,10 @@ from xling._utils import PathLike, open_binary, resolve_device
 from xling.embeddings import Embeddings
 from xling.exceptions import FormatError, InputError, NotEnoughDataError, XlingError
 from xling.retrieval import (
+    _DTYPE,
     _mask_key,
+    _score_dtype,
+    _tie_tolerance,
     DIRECTIONS,
     Matches,
     Scorer,
@@ -459,7 +462,8 @@ def _all_gather(t: torch.Tensor, group, what: str) -> list[torch.Tensor]:
     """All ranks' copies of ``t`` (same shape and dtype everywhere), on the CPU, in rank order."""
     world = dist.get_world_size(group)
     dev = _comm_device(group)
-    t = t.to(dev).contiguous()
+    # a rank without rows sends float32 placeholders: every rank sends the dtype of the current precision
+    t = t.to(dev, _score_dtype() if t.is_floating_point() else t.dtype).contiguous()
     out = [torch.empty_like(t) for _ in range(world)]
     start = time.perf_counter()
     try:
@@ -699,7 +703,7 @@ def _dim(A) -> int:
 
 def _padded(values: torch.Tensor, indices: torch.Tensor | None, n: int, k: int):
     """``(values, indices)`` widened to k columns with -inf and -1 (a shard with fewer than k rows)."""
-    v = torch.full((n, k), -float("inf"))
+    v = torch.full((n, k), -float("inf"), dtype=values.dtype)
     v[:, : values.shape[1]] = values
     if indices is None:
         return v, None
@@ -1306,11 +1310,12 @@ class ShardedScorer:
         self.n_rows, self.n_queries = step.n_rows, step.n_queries
         self.r_t = None if cos_top is None else _merged_mean(cos_top, min(knn_k, self.n_keys), group)
         self.scale = {"nn": 1.0, "csls": 2.0}.get(method, float(beta))
+        self._dtype = _DTYPE.get()
 
     @property
     def tolerance(self) -> float:
         """As :attr:`xling.retrieval.Scorer.tolerance`."""
-        return 1e-5 * max(1.0, self.scale)
+        return _tie_tolerance(self._dtype, self.scale)
 
     def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The k best keys of every query: (n_q, min(k, n_keys)) scores and global rows, the same on every rank."""
@@ -1352,7 +1357,7 @@ def scorer(queries, keys, *, group=None, **kwargs):
 
 def translate(src_emb: Embeddings, tgt_emb: Embeddings, words, k: int = 5, *, method: str = "csls", knn_k: int = 10,
               beta: float = 30.0, group=None, batch_size: int | None = None, tile_size: int | None = None,
-              device=None) -> list[list[tuple[str, float]]]:
+              device=None, precision: str | None = None) -> list[list[tuple[str, float]]]:
     """:func:`xling.retrieval.translate`, each rank of ``group`` scoring its rows of the target vocabulary.
 
     Every rank holds both vocabularies whole and gets the same result. None: one process.
@@ -1361,12 +1366,13 @@ def translate(src_emb: Embeddings, tgt_emb: Embeddings, words, k: int = 5, *, me
 
     if group is None:
         return retrieval.translate(src_emb, tgt_emb, words, k, method=method, knn_k=knn_k, beta=beta,
-                                   batch_size=batch_size, tile_size=tile_size, device=device)
+                                   batch_size=batch_size, tile_size=tile_size, device=device, precision=precision)
     rows = retrieval.translation_rows(src_emb, words)
     if not len(rows):
         return []
-    found = scorer(src_emb.vectors[rows], tgt_emb.vectors, group=group, method=method, knn_k=knn_k, beta=beta,
-                   sources=src_emb.vectors, batch_size=batch_size, tile_size=tile_size, device=device).top(k)
+    with retrieval.at_precision(precision):
+        found = scorer(src_emb.vectors[rows], tgt_emb.vectors, group=group, method=method, knn_k=knn_k, beta=beta,
+                       sources=src_emb.vectors, batch_size=batch_size, tile_size=tile_size, device=device).top(k)
     return retrieval.translations(tgt_emb, *found)
 
 

@@ -32,6 +32,13 @@ inverted-NN ranks are computed against *all* source vectors, as MUSE and VecMap
 do, not only against the test queries, so a word's score does not depend on
 which other words are in the test set.
 
+Precision
+---------
+``precision="fp64"`` scores in float64 (a reference for the float32
+default), ``"fp16"`` in half precision (memory on GPUs); see
+:func:`xling.retrieval.precision`. Ties within the precision's rounding go
+to the gold translation, so the ranks are as exact as the scores.
+
 Validation during a fit
 -----------------------
 :func:`pairs_precision` scores row pairs (no words): the iterative mappers
@@ -48,6 +55,7 @@ import torch
 
 from xling import distributed
 from xling.exceptions import InputError, NotEnoughDataError
+from xling import retrieval
 from xling.retrieval import METHODS
 
 logger = logging.getLogger(__name__)
@@ -78,6 +86,7 @@ def bli(
     batch_size: int | None = None,
     tile_size: int | None = None,
     device=None,
+    precision: str | None = None,
 ) -> dict:
     """Precision at k and MRR of word translation from ``src`` to ``tgt``.
 
@@ -101,6 +110,9 @@ def bli(
         Average over covered test words only, or count uncovered ones as misses.
     batch_size, tile_size, device
         As in :func:`xling.retrieval.knn`.
+    precision : {"fp16", "fp32", "fp64"}, optional
+        Floating-point precision of the retrieval (see
+        :func:`xling.retrieval.precision`); None: the current one (fp32 by default).
 
     Returns
     -------
@@ -157,20 +169,18 @@ def bli(
             "lexicon share case and language direction?"
         )
 
-    # inside xling.distributed.scope(group), each rank scores its rows of the targets (the same numbers)
-    scorer = distributed.scorer(src.vectors[query_rows], tgt.vectors, method=method, knn_k=knn_k, beta=beta,
-                                sources=src.vectors, batch_size=batch_size, tile_size=tile_size, device=device,
-                                group=distributed.current_group())
-    kmax = max(ks)
-    _, top = scorer.top(kmax)
-
-    gold_idx = _gold_matrix(golds)
-    first = _first_hit(top, gold_idx)
-
-    ranks = first.to(torch.float64)
-    missed = (first == 0).nonzero().flatten()
-    if len(missed):
-        ranks[missed] = scorer.best_rank(gold_idx[missed], rows=missed).to(torch.float64)
+    with retrieval.at_precision(precision):
+        # inside xling.distributed.scope(group), each rank scores its rows of the targets (the same numbers)
+        scorer = distributed.scorer(src.vectors[query_rows], tgt.vectors, method=method, knn_k=knn_k, beta=beta,
+                                    sources=src.vectors, batch_size=batch_size, tile_size=tile_size, device=device,
+                                    group=distributed.current_group())
+        _, top = scorer.top(max(ks))
+        gold_idx = _gold_matrix(golds)
+        first = _first_hit(top, gold_idx)
+        ranks = first.to(torch.float64)
+        missed = (first == 0).nonzero().flatten()
+        if len(missed):
+            ranks[missed] = scorer.best_rank(gold_idx[missed], rows=missed).to(torch.float64)
     hits = {k: int(((first > 0) & (first <= k)).sum()) for k in ks}
     denominator = n_queries if oov == "exclude" else n_test
     result = {f"p@{k}": hits[k] / denominator for k in ks}

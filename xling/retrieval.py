@@ -69,12 +69,21 @@ used only if, measured once at run time on a sample, its error against float64
 is below 1e-5; otherwise plain float32 products are used. Results are exact
 float32 cosine scores either way.
 
+Precision
+---------
+Everything runs in float32 unless a :func:`precision` block says "fp64"
+(reference scores; the compiled scanner is skipped, it reads float32 only)
+or "fp16" (half the memory for inputs and products, meant for GPUs; the
+running terms stay float32). Ties are judged within the precision's
+rounding (:attr:`Scorer.tolerance`).
+
 All functions accept numpy arrays or torch tensors and return CPU tensors.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import math
@@ -107,6 +116,10 @@ __all__ = [
     "unsupervised_criterion",
     "translate",
     "unit_rows",
+    "precision",
+    "at_precision",
+    "current_precision",
+    "PRECISIONS",
     "METHODS",
     "DIRECTIONS",
 ]
@@ -137,8 +150,74 @@ _STORED_SCORES_BYTES = 2 << 30
 # ---------------------------------------------------------------------------
 # inputs, devices, precision
 # ---------------------------------------------------------------------------
-def _matrix(A, name: str, device: torch.device | None) -> torch.Tensor:
-    """``A`` as a 2-D, non-empty float32 tensor on ``device`` (None: where A is; arrays: the CPU)."""
+#: Floating-point precisions of retrieval, by name (VecMap's ``--precision``).
+PRECISIONS = {"fp16": torch.float16, "fp32": torch.float32, "fp64": torch.float64}
+_DTYPE: contextvars.ContextVar[torch.dtype] = contextvars.ContextVar("xling_retrieval_dtype", default=torch.float32)
+# Score differences within these count as ties (see Scorer.tolerance).
+_TOLERANCE = {torch.float16: 2e-3, torch.float32: 1e-5, torch.float64: 1e-12}
+
+
+@contextlib.contextmanager
+def precision(name: str) -> Iterator[None]:
+    """Run the retrieval inside the block at precision ``name``: "fp16", "fp32" (default) or "fp64".
+
+    Every function of this module casts its inputs to that precision and
+    computes the products in it; "fp64" gives reference scores (no compiled
+    scanner: it reads float32 only), "fp16" halves the memory of the inputs
+    and of the products (on the CPU it is slower than "fp32": made for GPUs).
+    Running terms (CSLS neighbourhoods, softmax normalisers, the top-k kept)
+    are float32 at "fp16" (a half-precision sum over many sources
+    overflows), of the precision itself otherwise; scores come back in it.
+    The setting belongs to the current thread (a context variable), like
+    scikit-learn's ``config_context``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with precision("fp64"):
+    ...     scores, _ = knn(np.eye(2), np.eye(2), k=1)
+    >>> scores.dtype
+    torch.float64
+    """
+    if name not in PRECISIONS:
+        raise InputError(f"Expected precision fp16, fp32 or fp64, got {name!r}")
+    token = _DTYPE.set(PRECISIONS[name])
+    try:
+        yield
+    finally:
+        _DTYPE.reset(token)
+
+
+def at_precision(name: str | None):
+    """``precision(name)``, or a block that changes nothing for None (the default of ``precision=`` arguments)."""
+    return precision(name) if name is not None else contextlib.nullcontext()
+
+
+def current_precision() -> str:
+    """The name of the precision in effect ("fp32" outside any :func:`precision` block)."""
+    return next(name for name, dtype in PRECISIONS.items() if dtype == _DTYPE.get())
+
+
+def _accumulator(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of running terms and kept scores for products of ``dtype``: float32 for half precision."""
+    return torch.float32 if dtype == torch.float16 else dtype
+
+
+def _score_dtype() -> torch.dtype:
+    """The dtype of the scores and terms this module returns at the current precision."""
+    return _accumulator(_DTYPE.get())
+
+
+def _tie_tolerance(dtype: torch.dtype, scale: float) -> float:
+    """Score differences that count as ties for products of ``dtype`` scaled by ``scale`` (see Scorer.tolerance)."""
+    return _TOLERANCE[dtype] * max(1.0, scale)
+
+
+def _matrix(A, name: str, device: torch.device | None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``A`` as a 2-D, non-empty tensor on ``device`` (None: where A is; arrays: the CPU).
+
+    Of ``dtype``, by default the one of the current :func:`precision`.
+    """
     if isinstance(A, torch.Tensor):
         T = A.detach()
     else:
@@ -147,7 +226,7 @@ def _matrix(A, name: str, device: torch.device | None) -> torch.Tensor:
         raise InputError(f"Expected {name} to be a 2-D matrix (n, dim), got shape {tuple(T.shape)}")
     if T.shape[0] == 0 or T.shape[1] == 0:
         raise InputError(f"Expected {name} to be non-empty, got shape {tuple(T.shape)}")
-    return T.to(device=T.device if device is None else device, dtype=torch.float32)
+    return T.to(device=T.device if device is None else device, dtype=_DTYPE.get() if dtype is None else dtype)
 
 
 def _raise_non_finite(T: torch.Tensor, rows: torch.Tensor, name: str) -> None:
@@ -163,7 +242,7 @@ def _check_direction(direction: str) -> None:
 
 
 def unit_rows(A, name: str = "A", device=None) -> torch.Tensor:
-    """Float32 copy of ``A`` with unit-length rows; zero rows stay zero.
+    """Copy of ``A`` with unit-length rows, of the current :func:`precision` (float32 by default); zero rows stay zero.
 
     The one row normaliser of xling's torch code: retrieval, dictionary
     induction and the solvers that need cosines all use it (the numpy
@@ -179,7 +258,8 @@ def unit_rows(A, name: str = "A", device=None) -> torch.Tensor:
 
     Returns
     -------
-    Tensor of shape (n, d), float32, contiguous
+    Tensor of shape (n, d), contiguous
+        float32, or float16 / float64 inside ``precision("fp16")`` / ``precision("fp64")``;
         ``A`` is not modified.
 
     Raises
@@ -192,19 +272,21 @@ def unit_rows(A, name: str = "A", device=None) -> torch.Tensor:
     >>> unit_rows([[3.0, 4.0], [0.0, 0.0]]).tolist()
     [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
     """
-    T = _matrix(A, name, None if device is None else torch.device(device))
+    dtype = _DTYPE.get()
+    # half precision is normalised in float32 first: raw values may overflow it, unit ones cannot
+    T = _matrix(A, name, None if device is None else torch.device(device), _accumulator(dtype))
     # One pass for the norms; a non-finite norm flags NaN/inf entries (or float32
     # overflow of the squares, which float64 norms then avoid).
     norms = torch.linalg.vector_norm(T, dim=1, keepdim=True)
     if not bool(torch.isfinite(norms).all()):
         _raise_non_finite(T, (~torch.isfinite(norms[:, 0])).nonzero()[:, 0], name)
         norms = torch.linalg.vector_norm(T.double(), dim=1, keepdim=True)
-        return (T.double() / norms.clamp_min(_EPS)).float().contiguous()
-    return (T / norms.clamp_min(_EPS)).contiguous()
+        return (T.double() / norms.clamp_min(_EPS)).to(dtype).contiguous()
+    return (T / norms.clamp_min(_EPS)).to(dtype).contiguous()
 
 
 def _finite_rows(A, name: str, device: torch.device) -> torch.Tensor:
-    """``A`` as given (not normalised), float32 on ``device``, checked for NaN and inf."""
+    """``A`` as given (not normalised), of the current :func:`precision` on ``device``, checked for NaN and inf."""
     T = _matrix(A, name, device)
     finite = torch.isfinite(T).all(dim=1)
     if not bool(finite.all()):
@@ -265,7 +347,7 @@ def _fast_precision_ok() -> bool:
 
 
 @contextlib.contextmanager
-def _precision(device: torch.device) -> Iterator[None]:
+def _fast_matmul(device: torch.device) -> Iterator[None]:
     """Use the faster oneDNN fp32 path inside the block when it was found exact enough."""
     if device.type != "cpu" or not _fast_precision_ok():
         yield
@@ -290,7 +372,7 @@ def _tiles(
     """
     bq, bt = min(bq, Q.shape[0]), min(bt, K.shape[0])
     buf = torch.empty(bq * bt, dtype=Q.dtype, device=Q.device)
-    with _precision(Q.device):
+    with _fast_matmul(Q.device):
         for q0 in range(0, Q.shape[0], bq):
             qs = slice(q0, min(q0 + bq, Q.shape[0]))
             Qb = Q[qs] if scale == 1.0 else Q[qs] * scale
@@ -330,17 +412,17 @@ def _stored_tiles(
         yield qs, ks, S
 
 
-def _stores_scores(device: torch.device, n_x: int, n_z: int) -> bool:
-    """Whether dictionary induction keeps the whole product (see ``_STORED_SCORES_BYTES``).
+def _stores_scores(X: torch.Tensor, Z: torch.Tensor) -> bool:
+    """Whether dictionary induction keeps the whole product X Zᵀ (see ``_STORED_SCORES_BYTES``).
 
     On the CPU only: a GPU's products are cheap next to its memory.
     """
-    return device.type == "cpu" and 4 * n_x * n_z <= _STORED_SCORES_BYTES
+    return X.device.type == "cpu" and X.element_size() * X.shape[0] * Z.shape[0] <= _STORED_SCORES_BYTES
 
 
 def _product(X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     """X Zᵀ, (n_x, n_z), with the matrix-product precision of the tiles."""
-    with _precision(X.device):
+    with _fast_matmul(X.device):
         return X @ Z.T
 
 
@@ -452,14 +534,15 @@ def _argmax_cols(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return v, i
 
 
-def _topk_kernel(device: torch.device, n_scores: int, *, masked: bool = False):
-    """The compiled tile scanner for a CPU problem of ``n_scores`` cosines, else None.
+def _topk_kernel(X: torch.Tensor, n_scores: int, *, masked: bool = False):
+    """The compiled tile scanner for a CPU problem of ``n_scores`` cosines of float32 ``X``, else None.
 
     Small problems keep the PyTorch path: they are fast anyway, and the kernel
     pays off only on large tiles. Not so with the dropout mask (``masked``):
     hashing every entry in tensors costs more than the whole scan in the kernel.
+    The kernel reads float32 only; other precisions keep the PyTorch path.
     """
-    if device.type != "cpu" or (n_scores < _KERNEL_MIN_SCORES and not masked):
+    if X.device.type != "cpu" or X.dtype != torch.float32 or (n_scores < _KERNEL_MIN_SCORES and not masked):
         return None
     return load_topk()
 
@@ -486,9 +569,10 @@ def _row_pass(
     """
     n_q, n_k = Q.shape[0], K.shape[0]
     k = min(k, n_k)
-    out_v = torch.empty(n_q, k, device=Q.device)
+    acc = _accumulator(Q.dtype)
+    out_v = torch.empty(n_q, k, dtype=acc, device=Q.device)
     out_i = torch.empty(n_q, k, dtype=torch.int64, device=Q.device)
-    r = torch.empty(n_q, device=Q.device) if cos_k else None
+    r = torch.empty(n_q, dtype=acc, device=Q.device) if cos_k else None
     top_v = top_i = cos_top = None
     for qs, ks, S in _tiles(Q, K, bq, bt, scale):
         if ks.start == 0:
@@ -532,14 +616,15 @@ def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int,
     """
     n_x, n_z = X.shape[0], Z.shape[0]
     kx, kz = min(knn_k, n_z), (min(knn_k, n_x) if columns else 0)
-    kernel = _topk_kernel(X.device, n_x * n_z)
+    kernel = _topk_kernel(X, n_x * n_z)
     if kernel is None and not columns and scores is None:
         top = _row_pass(X, Z, kx, bq, bt)[0]
         return (top.mean(dim=1), None) + ((top,) if keep_rows else ())
     tiles = _tiles(X, Z, bq, bt) if scores is None else _stored_rows(scores, bq)  # both passes only read them
-    r_x = torch.empty(n_x, device=X.device)
-    rows = torch.empty(n_x, kx, device=X.device) if keep_rows else None
-    col_top = torch.full((n_z, kz), -math.inf, device=X.device)
+    acc = _accumulator(X.dtype)
+    r_x = torch.empty(n_x, dtype=acc, device=X.device)
+    rows = torch.empty(n_x, kx, dtype=acc, device=X.device) if keep_rows else None
+    col_top = torch.full((n_z, kz), -math.inf, dtype=acc, device=X.device)
     if kernel is not None:
         threads = torch.get_num_threads()
         for qs, ks, S in tiles:
@@ -570,8 +655,9 @@ def _fused_terms(X: torch.Tensor, Z: torch.Tensor, knn_k: int, bq: int, bt: int,
 def _column_logsumexp(X: torch.Tensor, Z: torch.Tensor, beta: float, bq: int, bt: int) -> torch.Tensor:
     """``log sum_x exp(beta cos(x, z))`` for every row z of Z, sources X (online, stable)."""
     n_z = Z.shape[0]
-    run_max = torch.full((n_z,), -math.inf, device=X.device)
-    run_sum = torch.zeros(n_z, device=X.device)
+    acc = _accumulator(X.dtype)  # a half-precision sum over many sources would overflow
+    run_max = torch.full((n_z,), -math.inf, dtype=acc, device=X.device)
+    run_sum = torch.zeros(n_z, dtype=acc, device=X.device)
     for _, ks, S in _tiles(X, Z, bq, bt, beta):
         new_max = torch.maximum(run_max[ks], S.amax(dim=0))
         run_sum[ks] = run_sum[ks] * torch.exp(run_max[ks] - new_max) + S.sub_(new_max).exp_().sum(dim=0)
@@ -608,8 +694,8 @@ def _with_bias_columns(X: torch.Tensor, Z: torch.Tensor, scale: float, x_bias, z
     """
     n_x, n_z, d = X.shape[0], Z.shape[0], X.shape[1]
     width = -(-(d + 2) // 16) * 16
-    Xa = torch.zeros(n_x, width, device=X.device)
-    Za = torch.zeros(n_z, width, device=Z.device)
+    Xa = torch.zeros(n_x, width, dtype=X.dtype, device=X.device)
+    Za = torch.zeros(n_z, width, dtype=Z.dtype, device=Z.device)
     torch.mul(X, scale, out=Xa[:, :d])
     Za[:, :d] = Z
     Xa[:, d] = 0.0 if x_bias is None else -x_bias
@@ -677,11 +763,12 @@ def _best_both_ways(Xn, Zn, bq, bt, *, scale=1.0, x_bias=None, z_bias=None, keep
     dev = Xn.device
     key = (_mask_key(generator) if key is None else key) if keep_prob < 1.0 else 0
     threshold = _keep_threshold(keep_prob) if keep_prob < 1.0 else 1 << 16
-    fv = torch.full((n_x,), -math.inf, device=dev)
+    acc = _accumulator(Xn.dtype)
+    fv = torch.full((n_x,), -math.inf, dtype=acc, device=dev)
     fi = torch.zeros(n_x, dtype=torch.int64, device=dev)
-    bv = torch.full((n_z,), -math.inf, device=dev)
+    bv = torch.full((n_z,), -math.inf, dtype=acc, device=dev)
     bi = torch.zeros(n_z, dtype=torch.int64, device=dev)
-    kernel = _topk_kernel(dev, n_x * n_z, masked=keep_prob < 1.0)
+    kernel = _topk_kernel(Xn, n_x * n_z, masked=keep_prob < 1.0)
     if kernel is not None:
         # the kernel applies scale, biases and mask as it reads each score
         tiles = [(slice(0, n_x), slice(0, n_z), scores)] if scores is not None else _tiles(Xn, Zn, bq, bt)
@@ -794,7 +881,7 @@ def knn(
 
     Returns
     -------
-    scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
+    scores : Tensor of shape (n_q, min(k, n_k)), float32 (float64 at fp64), CPU
         Cosine similarities (or dot products), descending along each row.
     indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
         Rows of ``keys``.
@@ -833,7 +920,7 @@ def topk_mean(
 
     Returns
     -------
-    r : Tensor of shape (n_q,), float32, CPU
+    r : Tensor of shape (n_q,), float32 (float64 at fp64), CPU
     """
     k = _check_k(k)
     dev = resolve_device(device)
@@ -875,11 +962,11 @@ def csls_terms(
 
     Returns
     -------
-    r_x : Tensor of shape (n_x,), float32, CPU
+    r_x : Tensor of shape (n_x,), float32 (float64 at fp64), CPU
         Mean cosine of each x to its knn_k nearest rows of Z (r_T in the paper).
-    r_z : Tensor of shape (n_z,), float32, CPU
+    r_z : Tensor of shape (n_z,), float32 (float64 at fp64), CPU
         Mean cosine of each z to its knn_k nearest rows of X (r_S in the paper).
-    top_x : Tensor of shape (n_x, min(knn_k, n_z)), float32, CPU
+    top_x : Tensor of shape (n_x, min(knn_k, n_z)), float32 (float64 at fp64), CPU
         Only with ``return_top``: the largest cosines of each x, descending
         (``r_x`` is their mean).
     """
@@ -906,10 +993,10 @@ def _check_beta(beta: float) -> float:
 def _key_terms(terms, n_k: int, dev: torch.device) -> torch.Tensor | None:
     if terms is None:
         return None
-    t = terms.detach() if isinstance(terms, torch.Tensor) else torch.from_numpy(np.asarray(terms, dtype=np.float32))
+    t = terms.detach() if isinstance(terms, torch.Tensor) else torch.from_numpy(np.asarray(terms, dtype=np.float64))
     if t.shape != (n_k,):
         raise InputError(f"Expected key_terms of shape ({n_k},), got {tuple(t.shape)}")
-    return t.to(dev, torch.float32)
+    return t.to(dev, _score_dtype())
 
 
 # Inverted nearest neighbour. Each key's list of its nearest sources is computed to a
@@ -937,7 +1024,7 @@ def _invnn_lists(K: torch.Tensor, S: torch.Tensor, depth: int) -> Iterator[tuple
     n_s, n_k = S.shape[0], K.shape[0]
     chunk = max(1, min(n_k, _INVNN_BUDGET // n_s))
     for k0 in range(0, n_k, chunk):
-        with _precision(K.device):
+        with _fast_matmul(K.device):
             C = torch.mm(K[k0: k0 + chunk], S.T)
         # one selection over whole rows (a full sort at full depth), not merges of tile top-k sets
         yield k0, (C.sort(dim=1).values if depth >= n_s else C.topk(depth, dim=1).values.flip(1).contiguous())
@@ -1138,7 +1225,7 @@ class Scorer:
 
         Returns
         -------
-        scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
+        scores : Tensor of shape (n_q, min(k, n_k)), float32 (float64 at fp64), CPU
             Full scores of the method (CSLS with ``r_T`` included), descending.
         indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
         """
@@ -1146,7 +1233,7 @@ class Scorer:
         if self.method == "invnn":
             v, i = _invnn_top(self.queries, self.keys, self._sources, k, self._bq, self._bt, self.tolerance,
                               self._lists)
-            return _cpu(v.float(), i)
+            return _cpu(v.to(_accumulator(self.queries.dtype)), i)
         v, i, r_q = _row_pass(self.queries, self.keys, k, self._bq, self._bt, scale=self.scale,
                               key_bias=self.key_bias, cos_k=self._cos_k)
         return _cpu(v - r_q[:, None] if r_q is not None else v, i)
@@ -1155,7 +1242,7 @@ class Scorer:
         """Rank, in the full ranking of all keys, of the best of some candidate keys of each query.
 
         The rank is one plus the number of keys that score higher than the best
-        candidate by more than float32 rounding of the products (so ties go to
+        candidate by more than the rounding of the products (:attr:`tolerance`; so ties go to
         the candidate, and a candidate never outranks itself).
 
         Parameters
@@ -1180,8 +1267,13 @@ class Scorer:
 
     @property
     def tolerance(self) -> float:
-        """How much higher than a candidate a key must score to rank above it (float32 rounding of the products)."""
-        return 1e-5 * max(1.0, self.scale)
+        """How much higher than a candidate a key must score to rank above it (rounding of the products).
+
+        1e-5 at fp32 (about 80 units in the last place of a cosine near 1),
+        1e-12 at fp64 and 2e-3 at fp16 (two units in the last place): a key
+        within it of the candidate ties, and ties go to the candidate.
+        """
+        return _tie_tolerance(self.queries.dtype, self.scale)
 
     def _candidates(self, candidates, rows: torch.Tensor) -> torch.Tensor:
         cand = torch.as_tensor(candidates, dtype=torch.int64).to(self.device)
@@ -1206,19 +1298,19 @@ class Scorer:
 
         Returns
         -------
-        Tensor of shape (n,), float32, CPU
+        Tensor of shape (n,), float32 (float64 at fp64), CPU
             ``scale * cos - key term`` of the best candidate; -inf for a query without candidates.
         """
         self._not_invnn("best_score")
-        dev = self.device
         rows = self._rows(rows)
         cand = self._candidates(candidates, rows)
         valid = cand >= 0
         safe = cand.clamp_min(0)
-        score = self.scale * (self.queries[rows].unsqueeze(1) * self.keys[safe]).sum(dim=2)
+        acc = _accumulator(self.queries.dtype)  # half-precision products summed in float32, as the matmul does
+        score = self.scale * (self.queries[rows].to(acc).unsqueeze(1) * self.keys[safe].to(acc)).sum(dim=2)
         if self.key_bias is not None:
             score = score - self.key_bias[safe]
-        return torch.where(valid, score, torch.tensor(-math.inf, device=dev)).amax(dim=1).cpu()
+        return torch.where(valid, score, score.new_tensor(-math.inf)).amax(dim=1).cpu()
 
     def count_above(self, thresholds, rows=None) -> torch.Tensor:
         """Per query, how many keys score strictly above ``thresholds`` (scores as in :meth:`best_score`).
@@ -1229,7 +1321,7 @@ class Scorer:
         """
         self._not_invnn("count_above")
         rows = self._rows(rows)
-        thresholds = torch.as_tensor(thresholds, dtype=torch.float32).to(self.device)
+        thresholds = torch.as_tensor(thresholds, dtype=_accumulator(self.queries.dtype)).to(self.device)
         return _count_above(self.queries[rows], self.keys, thresholds, self._bq, self._bt,
                             scale=self.scale, key_bias=self.key_bias).cpu()
 
@@ -1271,7 +1363,7 @@ def csls(
 
     Returns
     -------
-    scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
+    scores : Tensor of shape (n_q, min(k, n_k)), float32 (float64 at fp64), CPU
         Full CSLS values (r_T included), descending.
     indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
     """
@@ -1315,7 +1407,7 @@ def inverted_softmax(
 
     Returns
     -------
-    scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
+    scores : Tensor of shape (n_q, min(k, n_k)), float32 (float64 at fp64), CPU
         Log-probabilities ``log P(x | y)``, descending.
     indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
     """
@@ -1366,7 +1458,7 @@ def inverted_nn(
 
     Returns
     -------
-    scores : Tensor of shape (n_q, min(k, n_k)), float32, CPU
+    scores : Tensor of shape (n_q, min(k, n_k)), float32 (float64 at fp64), CPU
         ``-r_y(x) + cos(x, y) / 4``, descending: the rank is ``round(-score)``
         for ranks below about 1e4 (the order itself is computed in float64).
     indices : Tensor of shape (n_q, min(k, n_k)), int64, CPU
@@ -1423,11 +1515,11 @@ class Matches:
 
     Attributes
     ----------
-    forward_score : Tensor of shape (n_x,), float32, CPU
+    forward_score : Tensor of shape (n_x,), float32 (float64 at fp64), CPU
         For each x, the score of its best z.
     forward_index : Tensor of shape (n_x,), int64, CPU
         For each x, the row of its best z.
-    backward_score : Tensor of shape (n_z,), float32, CPU
+    backward_score : Tensor of shape (n_z,), float32 (float64 at fp64), CPU
         For each z, the score of its best x.
     backward_index : Tensor of shape (n_z,), int64, CPU
         For each z, the row of its best x.
@@ -1586,7 +1678,7 @@ def best_matches(
     bq, bt = _sizes(dev, batch_size, tile_size)
     drop = dict(keep_prob=keep_prob, generator=generator, column_offset=column_offset)
     if method == "csls":
-        scores = _product(Xn, Zn) if _stores_scores(dev, Xn.shape[0], Zn.shape[0]) else None
+        scores = _product(Xn, Zn) if _stores_scores(Xn, Zn) else None
         r_x, r_z = terms if terms is not None else _fused_terms(Xn, Zn, knn_k, bq, bt, scores=scores)
         # C = 2 cos - r_x - r_z is the CSLS score itself, in both directions
         result = _best_both_ways(Xn, Zn, bq, bt, scale=2.0, x_bias=r_x, z_bias=r_z, scores=scores, **drop)
@@ -1652,7 +1744,7 @@ def vecmap_matches(
     knn_k, keep_prob, dev, Xn, Zn = _match_inputs(X, Z, method, ("nn", "csls"), knn_k, keep_prob, device)
     n_x, n_z = Xn.shape[0], Zn.shape[0]
     bq, bt = _sizes(dev, batch_size, tile_size)
-    scores = _product(Xn, Zn) if _stores_scores(dev, n_x, n_z) else None
+    scores = _product(Xn, Zn) if _stores_scores(Xn, Zn) else None
     r_x = r_z = None
     if method == "csls":
         r_x, r_z = _fused_terms(Xn, Zn, knn_k, bq, bt, scores=scores)
@@ -1784,6 +1876,7 @@ def translate(
     batch_size: int | None = None,
     tile_size: int | None = None,
     device=None,
+    precision: str | None = None,
 ) -> list[list[tuple[str, float]]]:
     """Top-k target words for each source word, in a shared (mapped) space.
 
@@ -1796,9 +1889,11 @@ def translate(
         Source words to translate; all must be in ``src_emb``.
     k : int
         Translations per word.
-    method : {"nn", "csls", "isf"}
+    method : {"nn", "csls", "isf", "invnn"}
     knn_k, beta, batch_size, tile_size, device
         As in :func:`retrieve`.
+    precision : {"fp16", "fp32", "fp64"}, optional
+        See :func:`precision`; None: the current one.
 
     Returns
     -------
@@ -1813,10 +1908,11 @@ def translate(
     rows = translation_rows(src_emb, words)
     if not len(rows):
         return []
-    scores, idx = retrieve(
-        src_emb.vectors[rows], tgt_emb.vectors, k, method=method, knn_k=knn_k, beta=beta,
-        sources=src_emb.vectors, batch_size=batch_size, tile_size=tile_size, device=device,
-    )
+    with at_precision(precision):
+        scores, idx = retrieve(
+            src_emb.vectors[rows], tgt_emb.vectors, k, method=method, knn_k=knn_k, beta=beta,
+            sources=src_emb.vectors, batch_size=batch_size, tile_size=tile_size, device=device,
+        )
     return translations(tgt_emb, scores, idx)
 
 

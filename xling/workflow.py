@@ -27,6 +27,7 @@ from xling.embeddings import Embeddings
 from xling.evaluate import evaluate_many
 from xling.exceptions import NotEnoughDataError, XlingError
 from xling.lexicon import Lexicon
+from xling.retrieval import PRECISIONS, current_precision
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +236,7 @@ def align(
     validation: Mapping[str, Lexicon | PathLike] | None = None,
     seed: int | None = 0,
     device=None,
+    precision: str | None = None,
     limit: int | None = None,
     lexicon_case: str = "auto",
     read_options: Mapping | None = None,
@@ -279,6 +281,10 @@ def align(
     seed : int, optional
     device : str, optional
         Where the solvers and retrieval run (None: CUDA when present).
+    precision : {"fp16", "fp32", "fp64"}, optional
+        Floating-point precision of the BLI evaluation (see
+        :func:`xling.retrieval.precision`); None: the current one (fp32 by
+        default). The fit keeps the mapper's own precision.
     limit : int, optional
         Read only the first ``limit`` vectors of each file.
     lexicon_case : {"auto", "lower", "keep"}
@@ -322,6 +328,8 @@ def align(
     bad = [r for r in retrieval if r not in RETRIEVAL_METHODS]
     if bad or not retrieval:
         raise XlingError(f"Expected retrieval methods from {', '.join(RETRIEVAL_METHODS)}, got {list(retrieval)}")
+    if precision is not None and precision not in PRECISIONS:
+        raise XlingError(f"Expected precision {', '.join(PRECISIONS)}, got {precision!r}")
     lexicons, evals, validation = dict(lexicons or {}), dict(evals or {}), dict(validation or {})
     sources = [lang for lang in spaces if lang != target]
     from xling import distributed
@@ -354,11 +362,13 @@ def align(
     if distributed.current_group() is not None and not distributed.splitting_sources():
         # inside xling.distributed.scope(group) (e.g. under torchrun): the sources are spread over the ranks
         return distributed.align(spaces, target, lexicons, method=method, params=params, evals=evals,
-                                 retrieval=retrieval, oov=oov, validation=validation, seed=seed, device=device, limit=limit,
+                                 retrieval=retrieval, oov=oov, validation=validation, seed=seed, device=device,
+                                 precision=precision, limit=limit,
                                  lexicon_case=lexicon_case, read_options=read_options, progress=progress)
     tgt = _as_embeddings(spaces[target], limit, read_options, progress)
     report = {
         "kind": "align", "xling_version": __version__, "method": method_name, "seed": seed,
+        "precision": precision or current_precision(),
         "target": _where(spaces, target),
         "target_lang": target, "sources": {},
     }
@@ -418,7 +428,7 @@ def align(
             try:
                 with progress(f"evaluating {lang}→{target}") if progress else contextlib.nullcontext() as callback:
                     entry["bli"] = evaluate_many(mapped[lang], mapped[target], test, retrieval, oov=oov, device=device,
-                                                 callbacks=(callback,) if callback else ())
+                                                 precision=precision, callbacks=(callback,) if callback else ())
             except NotEnoughDataError as exc:
                 raise NotEnoughDataError(f"{name}: {exc}") from None
             entry["eval_lexicon"] = name
