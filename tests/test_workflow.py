@@ -67,7 +67,7 @@ def test_hub_rejects_two_sided_methods_missing_lexicons_and_bad_settings():
         align(spaces, "en", lexicons, method="rcsls", params={"lr": "fast"})
     with pytest.raises(XlingError, match="unknown mapper 'nope' for setting 'mapper'"):
         align(spaces, "en", lexicons, method="selflearning", params={"mapper": "nope"})
-    with pytest.raises(XlingError, match="Expected precision fp16, fp32, fp64, got 'half'"):
+    with pytest.raises(XlingError, match="Expected precision fp16, fp32 or fp64, got 'half'"):
         align(spaces, "en", lexicons, precision="half")
 
 

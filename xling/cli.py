@@ -24,6 +24,7 @@ from xling._utils import atomic_output, check_output_dir, check_output_file, jso
 from xling.alignment import Alignment
 from xling.embeddings import Embeddings
 from xling.exceptions import NotEnoughDataError, XlingError
+from xling.retrieval import PRECISIONS
 from xling.workflow import RETRIEVAL_METHODS, stem
 
 logger = logging.getLogger("xling.cli")
@@ -208,7 +209,7 @@ def _check_device(ctx, param, value: str) -> str:
 
 device_option = click.option("--device", default="auto", show_default=True, callback=_check_device,
                              help="cpu, cuda, cuda:N, or auto (CUDA when present); works with every method.")
-precision_option = click.option("--precision", type=click.Choice(["fp16", "fp32", "fp64"]), default="fp32", show_default=True,
+precision_option = click.option("--precision", type=click.Choice(list(PRECISIONS)), default="fp32", show_default=True,
                                 help="Floating-point precision of the retrieval: fp64 for reference scores, fp16 to halve "
                                      "the memory on a GPU (slower than fp32 on a CPU).")
 param_option = click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Method-specific setting, repeatable (e.g. -p n_iter=10).")

@@ -118,6 +118,7 @@ __all__ = [
     "unit_rows",
     "precision",
     "at_precision",
+    "check_precision",
     "current_precision",
     "PRECISIONS",
     "METHODS",
@@ -179,13 +180,18 @@ def precision(name: str) -> Iterator[None]:
     >>> scores.dtype
     torch.float64
     """
-    if name not in PRECISIONS:
-        raise InputError(f"Expected precision fp16, fp32 or fp64, got {name!r}")
-    token = _DTYPE.set(PRECISIONS[name])
+    token = _DTYPE.set(PRECISIONS[check_precision(name)])
     try:
         yield
     finally:
         _DTYPE.reset(token)
+
+
+def check_precision(name: str) -> str:
+    """``name`` if it is one of :data:`PRECISIONS`, else an InputError that lists them."""
+    if name not in PRECISIONS:
+        raise InputError(f"Expected precision fp16, fp32 or fp64, got {name!r}")
+    return name
 
 
 def at_precision(name: str | None):

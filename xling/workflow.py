@@ -27,7 +27,7 @@ from xling.embeddings import Embeddings
 from xling.evaluate import evaluate_many
 from xling.exceptions import NotEnoughDataError, XlingError
 from xling.lexicon import Lexicon
-from xling.retrieval import PRECISIONS, current_precision
+from xling.retrieval import check_precision, current_precision
 
 logger = logging.getLogger(__name__)
 
@@ -328,8 +328,8 @@ def align(
     bad = [r for r in retrieval if r not in RETRIEVAL_METHODS]
     if bad or not retrieval:
         raise XlingError(f"Expected retrieval methods from {', '.join(RETRIEVAL_METHODS)}, got {list(retrieval)}")
-    if precision is not None and precision not in PRECISIONS:
-        raise XlingError(f"Expected precision {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision is not None:
+        check_precision(precision)  # before any fit: the evaluation is the last step
     lexicons, evals, validation = dict(lexicons or {}), dict(evals or {}), dict(validation or {})
     sources = [lang for lang in spaces if lang != target]
     from xling import distributed
