@@ -236,6 +236,8 @@ LEARNING_RUNS = {
     "vecmap": dict(vocabulary_cutoff=400, max_iter=12, stochastic_initial=0.3, stochastic_interval=2,
                    induction="vecmap"),
     "nn": dict(method="nn", direction="intersection", vocabulary_cutoff=300, max_iter=8),
+    # sharded induction in float64: the ranks send float64 scores and terms
+    "fp64": dict(vocabulary_cutoff=400, max_iter=12, stochastic_initial=0.3, stochastic_interval=2, precision="fp64"),
     "unsupervised": dict(seed="unsupervised", init_cutoff=300, vocabulary_cutoff=400, max_iter=4),
 }
 

@@ -134,6 +134,19 @@ def test_joint_input_check_names_what_each_kind_takes(kind, uses_mono, given, me
     check_joint_inputs(method, **ok)
 
 
+@pytest.mark.filterwarnings("ignore::xling.ConvergenceWarning")  # two iterations are enough here
+def test_precision_reaches_the_induction_of_a_named_self_learning_method_unless_its_params_set_it():
+    spaces, lexicons = three_languages(n=300)
+    fit = dict(max_iter=2, vocabulary_cutoff=300)
+    run = align(spaces, "en", lexicons, method="selflearning", params=fit, device="cpu", precision="fp64")
+    assert {m.precision for m in run.mappers.values()} == {"fp64"}
+    assert run.report["sources"]["de"]["settings"]["precision"] == "fp64"
+    kept = align(spaces, "en", lexicons, method="selflearning", params={**fit, "precision": "fp32"}, device="cpu",
+                 precision="fp64")
+    assert {m.precision for m in kept.mappers.values()} == {"fp32"}
+    assert align(spaces, "en", lexicons, method="selflearning", params=fit, device="cpu").mappers["de"].precision is None
+
+
 def test_precision_of_the_evaluation_is_in_the_report_and_leaves_the_fit_alone():
     spaces, lexicons = three_languages()
     tests = {lang: Lexicon((f"{lang}{i}", f"en{i}") for i in range(200, 600)) for lang in ("de", "fr")}

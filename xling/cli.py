@@ -24,8 +24,8 @@ from xling._utils import atomic_output, check_output_dir, check_output_file, jso
 from xling.alignment import Alignment
 from xling.embeddings import Embeddings
 from xling.exceptions import NotEnoughDataError, XlingError
-from xling.retrieval import PRECISIONS
-from xling.workflow import RETRIEVAL_METHODS, stem
+from xling.retrieval import METHODS, PRECISIONS
+from xling.workflow import stem
 
 logger = logging.getLogger("xling.cli")
 
@@ -210,7 +210,8 @@ def _check_device(ctx, param, value: str) -> str:
 device_option = click.option("--device", default="auto", show_default=True, callback=_check_device,
                              help="cpu, cuda, cuda:N, or auto (CUDA when present); works with every method.")
 precision_option = click.option("--precision", type=click.Choice(list(PRECISIONS)), default="fp32", show_default=True,
-                                help="Floating-point precision of the retrieval: fp64 for reference scores, fp16 to halve "
+                                help="Floating-point precision of the retrieval (in align also of self-learning's dictionary "
+                                     "induction): fp64 for reference scores, fp16 to halve "
                                      "the memory on a GPU (slower than fp32 on a CPU).")
 param_option = click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Method-specific setting, repeatable (e.g. -p n_iter=10).")
 limit_option = click.option("--limit", type=click.IntRange(min=1), default=None, help="Read only the first N vectors of each file (200,000 is customary).")
@@ -678,12 +679,10 @@ def _write_html_report(run_dir, **kwargs) -> Path:
 
 
 def _split_methods(text: str) -> tuple[str, ...]:
-    from xling.workflow import RETRIEVAL_METHODS
-
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    bad = [m for m in methods if m not in RETRIEVAL_METHODS]
+    bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
-        raise click.BadParameter(f"Expected methods from {', '.join(RETRIEVAL_METHODS)}, got {text!r}", param_hint="--retrieval")
+        raise click.BadParameter(f"Expected methods from {', '.join(METHODS)}, got {text!r}", param_hint="--retrieval")
     return methods
 
 
@@ -886,7 +885,7 @@ def eval_xsim(src, tgt, similarity_files, case, as_json, alignment_path, limit, 
 @click.option("--file", "words_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
               help="Words to translate, one per line (- reads standard input).")
 @click.option("-k", "--top", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Translations per word.")
-@click.option("--retrieval", type=click.Choice(RETRIEVAL_METHODS), default="csls", show_default=True)
+@click.option("--retrieval", type=click.Choice(METHODS), default="csls", show_default=True)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
               help="Write the TSV here (- is standard output).")
 @map_option

@@ -27,15 +27,13 @@ from xling.embeddings import Embeddings
 from xling.evaluate import evaluate_many
 from xling.exceptions import NotEnoughDataError, XlingError
 from xling.lexicon import Lexicon
-from xling.retrieval import check_precision, current_precision
+from xling.retrieval import METHODS, check_precision, current_precision
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["align", "AlignResult", "build_mapper", "read_lexicon", "read_vectors", "train", "train_joint",
-           "check_joint_inputs", "demo", "example_translations", "RETRIEVAL_METHODS",
+           "check_joint_inputs", "demo", "example_translations",
            "train_multilingual", "MultilingualResult"]
-
-RETRIEVAL_METHODS = ("nn", "csls", "isf", "invnn")
 
 # A progress factory: called with a label, returns a context manager that
 # yields a callback receiving the iterative mappers' events.
@@ -283,8 +281,11 @@ def align(
         Where the solvers and retrieval run (None: CUDA when present).
     precision : {"fp16", "fp32", "fp64"}, optional
         Floating-point precision of the BLI evaluation (see
-        :func:`xling.retrieval.precision`); None: the current one (fp32 by
-        default). The fit keeps the mapper's own precision.
+        :func:`xling.retrieval.precision`) and, for a method named by string
+        that has a ``precision`` setting (self-learning and the
+        ``artetxe2018-*`` recipes), of its dictionary induction unless
+        ``params`` set it; None: the current one (fp32 by default). The other
+        fits keep their own precision.
     limit : int, optional
         Read only the first ``limit`` vectors of each file.
     lexicon_case : {"auto", "lower", "keep"}
@@ -325,9 +326,9 @@ def align(
         raise XlingError(f"Expected the target among the languages {sorted(spaces)}, got {target!r}")
     if len(spaces) < 2:
         raise XlingError(f"Expected at least two languages, got {sorted(spaces)}")
-    bad = [r for r in retrieval if r not in RETRIEVAL_METHODS]
+    bad = [r for r in retrieval if r not in METHODS]
     if bad or not retrieval:
-        raise XlingError(f"Expected retrieval methods from {', '.join(RETRIEVAL_METHODS)}, got {list(retrieval)}")
+        raise XlingError(f"Expected retrieval methods from {', '.join(METHODS)}, got {list(retrieval)}")
     if precision is not None:
         check_precision(precision)  # before any fit: the evaluation is the last step
     lexicons, evals, validation = dict(lexicons or {}), dict(evals or {}), dict(validation or {})
@@ -341,7 +342,7 @@ def align(
         unknown = sorted(set(given) - set(sources))
         if unknown:
             raise XlingError(f"Expected {name}s keyed by source languages {sources}, got {unknown}")
-    template = _template(method, params, seed, device)
+    template = _template(method, params, seed, device, precision)
     method_name = method if isinstance(method, str) else type(method).__name__
     if len(sources) > 1 and template.get_params(deep=False).get("final_mapper") == "auto":
         # the sources share the target as their hub, and a multi-step final map would move it for each
@@ -464,8 +465,12 @@ def _warn_if_underdetermined(entry: dict, name: str, pairs: np.ndarray, dim: int
     entry.setdefault("warnings", []).append(message)
 
 
-def _template(method, params, seed, device):
-    """The configured mapper; seed and device travel to the methods that take them."""
+def _template(method, params, seed, device, precision=None):
+    """The configured mapper; seed, device and precision travel to the methods that take them.
+
+    A method with a ``precision`` of its own (self-learning's dictionary
+    induction) runs at the run's precision unless ``params`` set it.
+    """
     from xling.map import BaseMapper
 
     params = dict(params or {})
@@ -477,6 +482,8 @@ def _template(method, params, seed, device):
             params.setdefault("random_state", seed)
         if "device" in accepted:
             params.setdefault("device", device)
+        if "precision" in accepted and precision is not None:
+            params.setdefault("precision", precision)
     return build_mapper(method, params)
 
 

@@ -242,6 +242,28 @@ def test_vecmap_induction_follows_vecmaps_loop_to_the_same_dictionary_and_map():
         SelfLearning(induction="vecmap", threshold=0.1, device="cpu").fit(X, Z, seeds)
 
 
+def test_induction_runs_at_the_precision_asked_for():
+    X, Z, _, perm = languages(n=600, d=12, noise=0.3)
+    seeds = np.stack([np.arange(40), perm[:40]], axis=1)
+    # the first iteration's objective: the mean best cosine both ways of the seed map, in float64
+    seeded = Procrustes().fit(X, Z, seeds)
+    Y, W = (A.astype(np.float64) for A in (seeded.transform(X), seeded.transform_target(Z)))
+    S = (Y / np.linalg.norm(Y, axis=1, keepdims=True)) @ (W / np.linalg.norm(W, axis=1, keepdims=True)).T
+    reference = (S.max(axis=1).mean() + S.max(axis=0).mean()) / 2
+    objective = {}
+    for precision in ("fp16", "fp32", "fp64"):
+        m = SelfLearning(induction="vecmap", method="nn", final_mapper=None, max_iter=1, precision=precision,
+                         device="cpu")
+        with pytest.warns(ConvergenceWarning):
+            m.fit(X, Z, seeds)
+        objective[precision] = m.history_[0]["objective"]
+    assert objective["fp64"] == pytest.approx(reference, abs=1e-12)
+    assert 1e-12 < abs(objective["fp32"] - reference) < 1e-6  # float32 products round; fp64 ones do not
+    assert objective["fp16"] == pytest.approx(reference, abs=2e-3)
+    with pytest.raises(InputError, match="Expected precision fp16, fp32 or fp64, got 'half'"):
+        SelfLearning(precision="half", device="cpu").fit(X, Z, seeds)
+
+
 # -- diagnosis: the spelling check ------------------------------------------------
 def vocabularies(perm, n_shared=300, n_numerals=0, rng=None):
     """Words of X's and Z's rows: ``n_shared`` true translations spelled alike, the rest distinct.

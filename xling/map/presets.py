@@ -116,6 +116,7 @@ class Artetxe2018SemiSupervised(SelfLearning):
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
         induction: str = "vecmap",
+        precision: str | None = None,
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -125,8 +126,8 @@ class Artetxe2018SemiSupervised(SelfLearning):
             mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
             threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
             stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
-            stochastic_interval=stochastic_interval, induction=induction, init_cutoff=init_cutoff, device=device,
-            random_state=random_state, callbacks=callbacks,
+            stochastic_interval=stochastic_interval, induction=induction, precision=precision,
+            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
         )
 
 
@@ -151,6 +152,7 @@ class Artetxe2018Identical(Artetxe2018SemiSupervised):
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
         induction: str = "vecmap",
+        precision: str | None = None,
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -160,8 +162,8 @@ class Artetxe2018Identical(Artetxe2018SemiSupervised):
             mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
             threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
             stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
-            stochastic_interval=stochastic_interval, induction=induction, init_cutoff=init_cutoff, device=device,
-            random_state=random_state, callbacks=callbacks,
+            stochastic_interval=stochastic_interval, induction=induction, precision=precision,
+            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
         )
 
 
@@ -189,6 +191,7 @@ class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
         induction: str = "vecmap",
+        precision: str | None = None,
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -198,8 +201,8 @@ class Artetxe2018Unsupervised(Artetxe2018SemiSupervised):
             mapper=mapper, final_mapper=final_mapper, seed=seed, method=method, knn_k=knn_k, direction=direction,
             threshold=threshold, vocabulary_cutoff=vocabulary_cutoff, max_iter=max_iter, tol=tol,
             stochastic_initial=stochastic_initial, stochastic_multiplier=stochastic_multiplier,
-            stochastic_interval=stochastic_interval, induction=induction, init_cutoff=init_cutoff, device=device,
-            random_state=random_state, callbacks=callbacks,
+            stochastic_interval=stochastic_interval, induction=induction, precision=precision,
+            init_cutoff=init_cutoff, device=device, random_state=random_state, callbacks=callbacks,
         )
 
 

@@ -18,7 +18,7 @@ from xling.map._base import BaseMapper
 from xling.map._diagnosis import conclude, diagnose_dictionary
 from xling.map.procrustes import Procrustes
 from xling.preprocessing import Normalizer
-from xling.retrieval import DIRECTIONS, induce_pairs, vecmap_matches
+from xling.retrieval import DIRECTIONS, at_precision, check_precision, induce_pairs, vecmap_matches
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +216,12 @@ class SelfLearning(BaseMapper):
         iterations without improvement, on the last induced dictionary. Method
         "csls" or "nn"; no ``threshold``. With several processes every rank
         induces the whole dictionary (identically: the masks are seeded alike).
+    precision : {"fp16", "fp32", "fp64"}, optional
+        Floating-point precision of dictionary induction and of the
+        unsupervised initialisation's matching (VecMap's ``--precision``; see
+        :func:`xling.retrieval.precision`); None: the one in effect when
+        ``fit`` runs (fp32 by default). The closed-form fits solve in float64
+        whatever it is.
     init_cutoff : int
         Words per side for the unsupervised initialisation.
     device : str, optional
@@ -270,6 +276,7 @@ class SelfLearning(BaseMapper):
         stochastic_multiplier: float = 2.0,
         stochastic_interval: int = 50,
         induction: str = "masked",
+        precision: str | None = None,
         init_cutoff: int = 4000,
         device=None,
         random_state=None,
@@ -289,6 +296,7 @@ class SelfLearning(BaseMapper):
         self.stochastic_multiplier = stochastic_multiplier
         self.stochastic_interval = stochastic_interval
         self.induction = induction
+        self.precision = precision
         self.init_cutoff = init_cutoff
         self.device = device
         self.random_state = random_state
@@ -383,6 +391,8 @@ class SelfLearning(BaseMapper):
             raise InputError(f"Expected max_iter >= 1, got {self.max_iter}")
         if self.induction not in INDUCTIONS:
             raise InputError(f"Expected induction in {INDUCTIONS}, got {self.induction!r}")
+        if self.precision is not None:
+            check_precision(self.precision)
         vecmap = self.induction == "vecmap"
         if vecmap and self.threshold is not None:
             raise InputError(f"Expected threshold=None with induction='vecmap' (VecMap has none), got {self.threshold}")
@@ -395,9 +405,10 @@ class SelfLearning(BaseMapper):
             steps = base.get_params().get("normalize")
             Nx = Normalizer(steps).fit_transform(X[: self.init_cutoff])
             Nz = Normalizer(steps).fit_transform(Z[: self.init_cutoff])
-            pairs = distributed.on_root(lambda: similarity_distribution_pairs(
-                Nx, Nz, cutoff=self.init_cutoff, method=self.method, knn_k=self.knn_k, normalize=steps, device=device
-            ), group=group, what="the unsupervised initialisation")
+            with at_precision(self.precision):
+                pairs = distributed.on_root(lambda: similarity_distribution_pairs(
+                    Nx, Nz, cutoff=self.init_cutoff, method=self.method, knn_k=self.knn_k, normalize=steps, device=device
+                ), group=group, what="the unsupervised initialisation")
             logger.info("unsupervised initialisation: %d pairs", len(pairs))
         self.seed_pairs_ = pairs
         cut = min(self.vocabulary_cutoff, len(X), len(Z))
@@ -408,15 +419,17 @@ class SelfLearning(BaseMapper):
             mapper = distributed.on_root(lambda: clone(base).fit(X, Z, pairs), group=group,
                                          what=f"fitting the map of iteration {it}")
             Xc, Zc = mapper.transform(X[:cut]), mapper.transform_target(Z[:cut])
-            if vecmap:
-                matches = vecmap_matches(Xc, Zc, method=self.method, knn_k=self.knn_k, keep_prob=keep_prob,
-                                         generator=gen, device=device)
-                new_pairs = matches.pairs(self.direction, unique=False)
-                objective = _vecmap_objective(matches, self.direction)
-            else:
-                matches = distributed.split_best_matches(Xc, Zc, method=self.method, knn_k=self.knn_k,
-                                                         keep_prob=keep_prob, generator=gen, device=device, group=group)
-                new_pairs, objective = matches.pairs(self.direction, self.threshold), matches.objective
+            with at_precision(self.precision):
+                if vecmap:
+                    matches = vecmap_matches(Xc, Zc, method=self.method, knn_k=self.knn_k, keep_prob=keep_prob,
+                                             generator=gen, device=device)
+                    new_pairs = matches.pairs(self.direction, unique=False)
+                    objective = _vecmap_objective(matches, self.direction)
+                else:
+                    matches = distributed.split_best_matches(Xc, Zc, method=self.method, knn_k=self.knn_k,
+                                                             keep_prob=keep_prob, generator=gen, device=device,
+                                                             group=group)
+                    new_pairs, objective = matches.pairs(self.direction, self.threshold), matches.objective
             if not np.isfinite(objective):
                 raise FloatingPointError(f"SelfLearning diverged at iteration {it}: objective is {objective}")
             improved = objective - best >= self.tol
