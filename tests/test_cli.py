@@ -471,6 +471,10 @@ def test_precision_of_align_eval_and_translate(tmp_path):
         "--device", "cpu")
     report = json.loads((out / "report.json").read_text())
     assert report["precision"] == "fp64"
+    run("align", paths["aa"], paths["bb"], "-m", "selflearning", "-p", "max_iter=2", "--lexicon", test,
+        "--out-dir", tmp_path / "learned", "--precision", "fp64", "--device", "cpu")
+    learned = json.loads((tmp_path / "learned" / "report.json").read_text())["sources"]["aa"]
+    assert learned["settings"]["precision"] == "fp64" and learned["n_iter"] == 2  # the induction ran at fp64
     words = ["aa0", "aa2", "aa4"]
     lines = {p: run("translate", paths["aa"], paths["bb"], *words, "--precision", p, "--device", "cpu").output
              for p in ("fp32", "fp64")}
