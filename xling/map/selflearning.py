@@ -220,8 +220,8 @@ class SelfLearning(BaseMapper):
         Floating-point precision of dictionary induction and of the
         unsupervised initialisation's matching (VecMap's ``--precision``; see
         :func:`xling.retrieval.precision`); None: the one in effect when
-        ``fit`` runs (fp32 by default). The closed-form fits solve in float64
-        whatever it is.
+        ``fit`` runs (fp32 by default). The sub-mappers keep their own
+        precision (Procrustes and the multi-step map solve in float64).
     init_cutoff : int
         Words per side for the unsupervised initialisation.
     device : str, optional
