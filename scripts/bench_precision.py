@@ -93,11 +93,10 @@ def main() -> None:
     seed = read_lexicon(args.train, src, tgt)
     test = read_lexicon(args.test, src, tgt)
     pairs, _ = seed.to_pairs(src, tgt)
-    mapper = Procrustes().fit(src.vectors, tgt.vectors, pairs)
-    src_m = Embeddings(src.words, mapper.transform(src.vectors))
-    tgt_m = Embeddings(tgt.words, mapper.transform_target(tgt.vectors))
-
     if args.rounds:  # 0: only the self-learning table
+        mapper = Procrustes().fit(src.vectors, tgt.vectors, pairs)
+        src_m = Embeddings(src.words, mapper.transform(src.vectors))
+        tgt_m = Embeddings(tgt.words, mapper.transform_target(tgt.vectors))
         seconds = {(m, p): [] for m in methods for p in precisions}
         results = {}
         for _ in range(args.rounds):
